@@ -1,0 +1,3 @@
+//! Intel High Definition Audio controller and codec driver, over small register and DMA traits.
+
+#![no_std]

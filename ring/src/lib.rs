@@ -1,0 +1,8 @@
+//! Xen shared-memory interfaces used between domains.
+//!
+//! `io/ring.h` rings, the sndif ("vsnd") wire types, the xenstore and console wire formats,
+//! and the traits through which a domain reaches rings (grants, event channels, xenstore).
+//! No hardware access and no allocation: the same code runs in the image and on the host.
+
+#![no_std]
+#![forbid(unsafe_code)]

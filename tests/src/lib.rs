@@ -1,0 +1,1 @@
+//! Support for the end-to-end tests: the simulated Xen host and the QEMU harness.
