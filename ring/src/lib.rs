@@ -6,3 +6,12 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod console;
+pub mod errno;
+pub mod evtchn;
+pub mod grant;
+pub mod ring;
+pub mod sndif;
+pub mod xenbus;
+pub mod xenstore;

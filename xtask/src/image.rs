@@ -52,7 +52,7 @@ pub fn build() -> Result<Artifacts, String> {
 pub fn run(args: &[String]) -> Result<(), String> {
     deps::ensure(&[deps::QEMU])?;
     let artifacts = build()?;
-    let wav = shell::root().join("target").join("audiovm-run.wav");
+    let wav = shell::target_dir().join("audiovm-run.wav");
     let audiodev = match args {
         [flag, backend] if flag == "--audio" => format!("{backend},id=snd"),
         [] => format!("wav,id=snd,path={}", wav.display()),

@@ -1,0 +1,1 @@
+//! Host-only peer for the ring tests: C ends built from the real Xen `ring.h` macros.
