@@ -12,6 +12,7 @@ pub mod errno;
 pub mod evtchn;
 pub mod grant;
 pub mod ring;
+pub mod shmem;
 pub mod sndif;
 pub mod xenbus;
 pub mod xenstore;

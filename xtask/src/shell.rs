@@ -14,7 +14,9 @@ pub fn root() -> PathBuf {
 
 /// Where cargo puts build output: `CARGO_TARGET_DIR`, else `target/` in the workspace.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// A `cargo` command in the workspace root, using the cargo that runs xtask.
