@@ -4,3 +4,5 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod dsp;

@@ -16,3 +16,4 @@ pub mod shmem;
 pub mod sndif;
 pub mod xenbus;
 pub mod xenstore;
+pub mod xs;

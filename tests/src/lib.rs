@@ -1,1 +1,5 @@
-//! Support for the end-to-end tests: the simulated Xen host and the QEMU harness.
+//! Support for the end-to-end tests: the simulated Xen host, the QEMU harness, WAV analysis.
+
+pub mod qemu;
+pub mod sim;
+pub mod wav;
