@@ -6,6 +6,7 @@
 //! - `bench`: the benchmarks, with their reports.
 
 mod deps;
+mod fuzz;
 mod image;
 mod shell;
 
@@ -17,7 +18,8 @@ usage: cargo xtask <command>
 commands:
   build    build the domain image (prints the artifact paths)
   run      boot the image in QEMU with an emulated Intel HDA card
-  test     run every check and test (formatting, clippy, unit, conformance, QEMU)
+  test     run every check and test (formatting, clippy, unit, conformance, QEMU, fuzz)
+  fuzz     run every cargo-fuzz target briefly (AUDIOVM_FUZZ_SECONDS each, default 15)
   bench    run the benchmarks and print their reports
   deps     check (and as root, install) the Debian packages the project needs
 ";
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("deps") => deps::ensure(deps::ALL),
+        Some("fuzz") => fuzz::run_all(),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -78,7 +81,7 @@ fn test() -> Result<(), String> {
     let mut tests = shell::cargo(&["test", "--workspace"]);
     artifacts.export(&mut tests);
     shell::step("tests", tests)?;
-    Ok(())
+    fuzz::run_all()
 }
 
 /// The benchmarks, each printing its own report (criterion ratios and figures).
