@@ -26,7 +26,11 @@ pub const ENTRIES: usize = 64;
 
 /// `__RD32`: `x` rounded down to a power of two (0 stays 0).
 pub const fn round_down_pow2(x: u32) -> u32 {
-    if x == 0 { 0 } else { 1 << (31 - x.leading_zeros()) }
+    if x == 0 {
+        0
+    } else {
+        1 << (31 - x.leading_zeros())
+    }
 }
 
 /// `__CONST_RING_SIZE` for one page: how many `entry_size`-byte slots the ring has.
@@ -49,7 +53,10 @@ pub enum RingError {
 impl core::fmt::Display for RingError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            RingError::RequestOverflow { req_prod, rsp_prod_pvt } => write!(
+            RingError::RequestOverflow {
+                req_prod,
+                rsp_prod_pvt,
+            } => write!(
                 f,
                 "peer claims {} outstanding requests (req_prod {req_prod}, our rsp_prod {rsp_prod_pvt})",
                 req_prod.wrapping_sub(*rsp_prod_pvt)
@@ -107,7 +114,11 @@ impl<M: SharedMem, const ENTRY: usize> BackRing<M, ENTRY> {
     /// a ring whose earlier requests were all answered.
     pub fn attach(mem: M) -> Self {
         let start = mem.load_u32(RSP_PROD);
-        BackRing { mem, req_cons: start, rsp_prod_pvt: start }
+        BackRing {
+            mem,
+            req_cons: start,
+            rsp_prod_pvt: start,
+        }
     }
 
     /// The shared memory, e.g. to release its mapping.
@@ -130,7 +141,10 @@ impl<M: SharedMem, const ENTRY: usize> BackRing<M, ENTRY> {
         let req_prod = self.mem.load_u32(REQ_PROD);
         rmb(); // slots are read after the index that published them
         if req_prod.wrapping_sub(self.rsp_prod_pvt) > Self::SIZE {
-            return Err(RingError::RequestOverflow { req_prod, rsp_prod_pvt: self.rsp_prod_pvt });
+            return Err(RingError::RequestOverflow {
+                req_prod,
+                rsp_prod_pvt: self.rsp_prod_pvt,
+            });
         }
         Ok(req_prod)
     }
@@ -149,7 +163,8 @@ impl<M: SharedMem, const ENTRY: usize> BackRing<M, ENTRY> {
             return Ok(None);
         }
         let mut slot = [0u8; ENTRY];
-        self.mem.read(slot_offset::<ENTRY>(self.req_cons), &mut slot);
+        self.mem
+            .read(slot_offset::<ENTRY>(self.req_cons), &mut slot);
         self.req_cons = self.req_cons.wrapping_add(1);
         Ok(Some(slot))
     }
@@ -159,7 +174,8 @@ impl<M: SharedMem, const ENTRY: usize> BackRing<M, ENTRY> {
         if self.rsp_prod_pvt == self.req_cons {
             return Err(PushError::NoRequest);
         }
-        self.mem.write(slot_offset::<ENTRY>(self.rsp_prod_pvt), response);
+        self.mem
+            .write(slot_offset::<ENTRY>(self.rsp_prod_pvt), response);
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
         Ok(())
     }
@@ -202,12 +218,20 @@ impl<M: SharedMem, const ENTRY: usize> FrontRing<M, ENTRY> {
     /// Initialises the shared header and attaches (`XEN_FRONT_RING_INIT`).
     pub fn init(mem: M) -> Self {
         init_shared(&mem);
-        FrontRing { mem, req_prod_pvt: 0, rsp_cons: 0 }
+        FrontRing {
+            mem,
+            req_prod_pvt: 0,
+            rsp_cons: 0,
+        }
     }
 
     /// Attaches at index `start` without touching the page (`FRONT_RING_ATTACH`).
     pub fn attach(mem: M, start: u32) -> Self {
-        FrontRing { mem, req_prod_pvt: start, rsp_cons: start }
+        FrontRing {
+            mem,
+            req_prod_pvt: start,
+            rsp_cons: start,
+        }
     }
 
     /// The shared memory.
@@ -225,7 +249,8 @@ impl<M: SharedMem, const ENTRY: usize> FrontRing<M, ENTRY> {
         if self.free_requests() == 0 {
             return Err(PushError::Full);
         }
-        self.mem.write(slot_offset::<ENTRY>(self.req_prod_pvt), request);
+        self.mem
+            .write(slot_offset::<ENTRY>(self.req_prod_pvt), request);
         self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
         Ok(())
     }
@@ -246,7 +271,10 @@ impl<M: SharedMem, const ENTRY: usize> FrontRing<M, ENTRY> {
         rmb();
         // A backend can answer at most what we asked.
         if rsp_prod.wrapping_sub(self.rsp_cons) > self.req_prod_pvt.wrapping_sub(self.rsp_cons) {
-            return Err(RingError::ResponseOverflow { rsp_prod, rsp_cons: self.rsp_cons });
+            return Err(RingError::ResponseOverflow {
+                rsp_prod,
+                rsp_cons: self.rsp_cons,
+            });
         }
         Ok(rsp_prod)
     }
@@ -262,7 +290,8 @@ impl<M: SharedMem, const ENTRY: usize> FrontRing<M, ENTRY> {
             return Ok(None);
         }
         let mut slot = [0u8; ENTRY];
-        self.mem.read(slot_offset::<ENTRY>(self.rsp_cons), &mut slot);
+        self.mem
+            .read(slot_offset::<ENTRY>(self.rsp_cons), &mut slot);
         self.rsp_cons = self.rsp_cons.wrapping_add(1);
         Ok(Some(slot))
     }
@@ -306,7 +335,10 @@ mod tests {
         for tag in 0..5 {
             front.push_request(&msg(tag)).unwrap();
         }
-        assert!(front.push_requests_and_check_notify(), "first publish wakes the backend");
+        assert!(
+            front.push_requests_and_check_notify(),
+            "first publish wakes the backend"
+        );
         for tag in 0..5 {
             let req = back.next_request().unwrap().unwrap();
             assert_eq!(req, msg(tag));
@@ -333,7 +365,10 @@ mod tests {
         assert!(!back.final_check_for_requests().unwrap());
         assert_eq!(page.load_u32(REQ_EVENT), 3);
         front.push_request(&msg(3)).unwrap();
-        assert!(front.push_requests_and_check_notify(), "re-armed backend is woken");
+        assert!(
+            front.push_requests_and_check_notify(),
+            "re-armed backend is woken"
+        );
     }
 
     #[test]
@@ -354,10 +389,16 @@ mod tests {
         page.store_u32(REQ_PROD, 33);
         assert_eq!(
             back.next_request(),
-            Err(RingError::RequestOverflow { req_prod: 33, rsp_prod_pvt: 0 })
+            Err(RingError::RequestOverflow {
+                req_prod: 33,
+                rsp_prod_pvt: 0
+            })
         );
         page.store_u32(REQ_PROD, u32::MAX);
-        assert!(back.next_request().is_err(), "a backwards jump is an overflow too");
+        assert!(
+            back.next_request().is_err(),
+            "a backwards jump is an overflow too"
+        );
     }
 
     #[test]
@@ -391,7 +432,10 @@ mod tests {
         let page = AtomicPage::new();
         let mut front = Front::init(&page);
         page.store_u32(RSP_PROD, 1);
-        assert!(matches!(front.next_response(), Err(RingError::ResponseOverflow { .. })));
+        assert!(matches!(
+            front.next_response(),
+            Err(RingError::ResponseOverflow { .. })
+        ));
     }
 
     #[test]
