@@ -2,7 +2,8 @@
 //!
 //! Hypercalls and the PV protocols report errors as these values, negated (a sndif response
 //! `status` is `-XEN_EINVAL` and so on). On x86 they equal Linux's errno values, which is why
-//! a Linux frontend can hand a backend's status straight to its application.
+//! a Linux frontend can hand a backend's status straight to its application. The two values
+//! the header keeps for the hypervisor's own use (`#ifdef __XEN__`) are left out.
 
 /// A Xen error number (positive, as in the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,8 +45,6 @@ pub const EPERM: Errno = Errno(1);
 pub const ENOENT: Errno = Errno(2);
 /// No such process.
 pub const ESRCH: Errno = Errno(3);
-/// Interrupted system call.
-pub const EINTR: Errno = Errno(4);
 /// I/O error.
 pub const EIO: Errno = Errno(5);
 /// No such device or address.
@@ -118,8 +117,6 @@ pub const EBADMSG: Errno = Errno(74);
 pub const EOVERFLOW: Errno = Errno(75);
 /// Illegal byte sequence.
 pub const EILSEQ: Errno = Errno(84);
-/// Interrupted system call should be restarted.
-pub const ERESTART: Errno = Errno(85);
 /// Socket operation on non-socket.
 pub const ENOTSOCK: Errno = Errno(88);
 /// Message too large.
@@ -146,7 +143,6 @@ pub const ALL: &[(&str, Errno)] = &[
     ("EPERM", EPERM),
     ("ENOENT", ENOENT),
     ("ESRCH", ESRCH),
-    ("EINTR", EINTR),
     ("EIO", EIO),
     ("ENXIO", ENXIO),
     ("E2BIG", E2BIG),
@@ -183,7 +179,6 @@ pub const ALL: &[(&str, Errno)] = &[
     ("EBADMSG", EBADMSG),
     ("EOVERFLOW", EOVERFLOW),
     ("EILSEQ", EILSEQ),
-    ("ERESTART", ERESTART),
     ("ENOTSOCK", ENOTSOCK),
     ("EMSGSIZE", EMSGSIZE),
     ("EOPNOTSUPP", EOPNOTSUPP),

@@ -46,11 +46,16 @@ impl Conformance {
     /// `headers` are included in order, e.g. `["xen/io/sndif.h"]`; `stdint.h`, `stddef.h` and
     /// `stdio.h` come first.
     pub fn new(headers: &[&str]) -> Self {
-        let mut preamble = String::from("#include <stdint.h>\n#include <stddef.h>\n#include <stdio.h>\n");
+        let mut preamble = String::from(
+            "#include <stdint.h>\n#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n",
+        );
         for header in headers {
             writeln!(preamble, "#include <{header}>").unwrap();
         }
-        Conformance { preamble, checks: Vec::new() }
+        Conformance {
+            preamble,
+            checks: Vec::new(),
+        }
     }
 
     /// Adds C code after the includes (helper typedefs, macro instantiations).
@@ -62,9 +67,17 @@ impl Conformance {
 
     /// Expects the C expression `c_expr` (an integer constant, `sizeof`, `offsetof`) to equal `rust`.
     pub fn expect(&mut self, c_expr: &str, rust: impl TryInto<i128>) -> &mut Self {
-        let rust = rust.try_into().unwrap_or_else(|_| panic!("{c_expr}: Rust value out of range"));
+        let rust = rust
+            .try_into()
+            .unwrap_or_else(|_| panic!("{c_expr}: Rust value out of range"));
         self.checks.push((c_expr.to_string(), rust));
         self
+    }
+
+    /// The C string constant `c_expr` equals `rust` (a mismatch is reported as the `strcmp`).
+    pub fn expect_str(&mut self, c_expr: &str, rust: &str) -> &mut Self {
+        let literal: String = rust.chars().flat_map(char::escape_default).collect();
+        self.expect(&format!("(strcmp({c_expr}, \"{literal}\") == 0)"), 1)
     }
 
     /// `sizeof(c_type) == rust`.
@@ -88,7 +101,11 @@ impl Conformance {
             .iter()
             .zip(values)
             .filter(|((_, rust), c)| rust != c)
-            .map(|((expr, rust), c)| Mismatch { c_expr: expr.clone(), c_value: c, rust_value: *rust })
+            .map(|((expr, rust), c)| Mismatch {
+                c_expr: expr.clone(),
+                c_value: c,
+                rust_value: *rust,
+            })
             .collect()
     }
 
@@ -144,14 +161,20 @@ impl Conformance {
             include_dir.display(),
             String::from_utf8_lossy(&output.stderr)
         );
-        let run = Command::new(&binary).output().expect("run the conformance probe");
+        let run = Command::new(&binary)
+            .output()
+            .expect("run the conformance probe");
         assert!(run.status.success(), "the conformance probe failed");
         let values: Vec<i128> = String::from_utf8(run.stdout)
             .unwrap()
             .lines()
             .map(|line| line.parse().expect("probe prints integers"))
             .collect();
-        assert_eq!(values.len(), self.checks.len(), "the probe printed one line per check");
+        assert_eq!(
+            values.len(),
+            self.checks.len(),
+            "the probe printed one line per check"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         values
     }
