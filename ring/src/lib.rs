@@ -10,6 +10,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod bytering;
 pub mod console;
 pub mod errno;
 pub mod evtchn;
