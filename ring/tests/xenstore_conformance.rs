@@ -170,3 +170,35 @@ fn a_changed_console_ring_is_caught() {
     });
     assert!(!checks().mismatches(&dir).is_empty());
 }
+
+#[test]
+fn grant_table_constants_match_the_xen_headers() {
+    use xen_ring::grant::*;
+    let mut c = Conformance::new(&["xen/xen.h", "xen/grant_table.h"]);
+    for (name, value) in [
+        ("GNTST_okay", GNTST_OKAY),
+        ("GNTST_general_error", GNTST_GENERAL_ERROR),
+        ("GNTST_bad_domain", GNTST_BAD_DOMAIN),
+        ("GNTST_bad_gntref", GNTST_BAD_GNTREF),
+        ("GNTST_bad_handle", GNTST_BAD_HANDLE),
+        ("GNTST_bad_virt_addr", GNTST_BAD_VIRT_ADDR),
+        ("GNTST_bad_dev_addr", GNTST_BAD_DEV_ADDR),
+        ("GNTST_no_device_space", GNTST_NO_DEVICE_SPACE),
+        ("GNTST_permission_denied", GNTST_PERMISSION_DENIED),
+        ("GNTST_bad_page", GNTST_BAD_PAGE),
+        ("GNTST_bad_copy_arg", GNTST_BAD_COPY_ARG),
+        ("GNTST_address_too_big", GNTST_ADDRESS_TOO_BIG),
+        ("GNTST_eagain", GNTST_EAGAIN),
+        ("GNTST_no_space", GNTST_NO_SPACE),
+    ] {
+        c.expect(name, value);
+    }
+    c.expect("GNTMAP_host_map", GNTMAP_HOST_MAP);
+    c.expect("GNTMAP_readonly", GNTMAP_READONLY);
+    c.expect("GNTCOPY_source_gref", GNTCOPY_SOURCE_GREF);
+    c.expect("GNTCOPY_dest_gref", GNTCOPY_DEST_GREF);
+    c.expect("DOMID_SELF", DOMID_SELF);
+    c.size("domid_t", std::mem::size_of::<DomId>());
+    c.size("grant_ref_t", std::mem::size_of::<GrantRef>());
+    c.assert_all();
+}
