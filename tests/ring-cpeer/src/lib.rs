@@ -112,17 +112,38 @@ impl SharedMem for RawPage {
 
     fn read(&self, offset: usize, buf: &mut [u8]) {
         self.check(offset, buf.len());
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: `offset + i` is within the page (checked above).
-            *b = unsafe { self.ptr.as_ptr().add(offset + i).read_volatile() };
+        // SAFETY: `offset..offset + len` is within the page (checked above).
+        let src = unsafe { self.ptr.as_ptr().add(offset) };
+        if offset % 16 == 0 && buf.len() % 16 == 0 {
+            // Ring slots: one volatile 16-byte load per chunk.
+            for (k, chunk) in buf.chunks_exact_mut(16).enumerate() {
+                // SAFETY: in bounds and 16-aligned.
+                let v = unsafe { src.cast::<u128>().add(k).read_volatile() };
+                chunk.copy_from_slice(&v.to_ne_bytes());
+            }
+        } else {
+            for (i, b) in buf.iter_mut().enumerate() {
+                // SAFETY: in bounds.
+                *b = unsafe { src.add(i).read_volatile() };
+            }
         }
     }
 
     fn write(&self, offset: usize, data: &[u8]) {
         self.check(offset, data.len());
-        for (i, &b) in data.iter().enumerate() {
-            // SAFETY: as in `read`.
-            unsafe { self.ptr.as_ptr().add(offset + i).write_volatile(b) }
+        // SAFETY: `offset..offset + len` is within the page (checked above).
+        let dst = unsafe { self.ptr.as_ptr().add(offset) };
+        if offset % 16 == 0 && data.len() % 16 == 0 {
+            for (k, chunk) in data.chunks_exact(16).enumerate() {
+                let v = u128::from_ne_bytes(chunk.try_into().expect("16 bytes"));
+                // SAFETY: in bounds and 16-aligned.
+                unsafe { dst.cast::<u128>().add(k).write_volatile(v) }
+            }
+        } else {
+            for (i, &b) in data.iter().enumerate() {
+                // SAFETY: in bounds.
+                unsafe { dst.add(i).write_volatile(b) }
+            }
         }
     }
 }
