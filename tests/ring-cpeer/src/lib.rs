@@ -114,7 +114,7 @@ impl SharedMem for RawPage {
         self.check(offset, buf.len());
         // SAFETY: `offset..offset + len` is within the page (checked above).
         let src = unsafe { self.ptr.as_ptr().add(offset) };
-        if offset % 16 == 0 && buf.len() % 16 == 0 {
+        if offset.is_multiple_of(16) && buf.len().is_multiple_of(16) {
             // Ring slots: one volatile 16-byte load per chunk.
             for (k, chunk) in buf.chunks_exact_mut(16).enumerate() {
                 // SAFETY: in bounds and 16-aligned.
@@ -133,7 +133,7 @@ impl SharedMem for RawPage {
         self.check(offset, data.len());
         // SAFETY: `offset..offset + len` is within the page (checked above).
         let dst = unsafe { self.ptr.as_ptr().add(offset) };
-        if offset % 16 == 0 && data.len() % 16 == 0 {
+        if offset.is_multiple_of(16) && data.len().is_multiple_of(16) {
             for (k, chunk) in data.chunks_exact(16).enumerate() {
                 let v = u128::from_ne_bytes(chunk.try_into().expect("16 bytes"));
                 // SAFETY: in bounds and 16-aligned.
