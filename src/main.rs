@@ -8,25 +8,88 @@
 
 #[cfg(target_os = "none")]
 mod image {
-    use core::panic::PanicInfo;
+    use boot::exit::{ExitCode, exit};
+    use boot::{BootInfo, cpu, pci};
 
-    /// Entry point. Nothing is wired yet: the image halts.
-    #[unsafe(no_mangle)]
-    #[unsafe(link_section = ".text.boot")]
-    pub extern "C" fn _start() -> ! {
-        halt()
+    /// Exit codes (after QEMU's mapping, status = 2 * (code + 1) + 1).
+    const EXIT_NO_HDA: u8 = 1;
+    const EXIT_PANIC: u8 = 2;
+    /// Code 3 is a CPU exception (`boot::idt`).
+    const EXIT_NO_DRIVER: u8 = 4;
+
+    boot::entry!(main);
+
+    fn main(info: &BootInfo) -> ! {
+        log::info!(
+            "audiovm {} booted via {:?}",
+            env!("CARGO_PKG_VERSION"),
+            info.path
+        );
+        log::info!("command line: {:?}", info.cmdline());
+        log::info!(
+            "memory: {} KiB usable in {} regions",
+            info.ram_bytes() / 1024,
+            info.regions().len()
+        );
+        match cpu::hypervisor_signature() {
+            Some(sig) => log::info!(
+                "hypervisor: {}",
+                core::str::from_utf8(&sig)
+                    .unwrap_or("?")
+                    .trim_end_matches('\0')
+            ),
+            None => log::info!("hypervisor: none"),
+        }
+        if let Some(fault) = info.option("audiovm.fault") {
+            deliberate_fault(fault);
+        }
+        let mut hda = None;
+        pci::enumerate(|f| {
+            log::info!(
+                "pci {} {:04x}:{:04x} class {:06x}",
+                f.bdf,
+                f.vendor,
+                f.device,
+                f.class
+            );
+            if f.class == pci::CLASS_HDA && hda.is_none() {
+                hda = Some(f);
+            }
+        });
+        let Some(hda) = hda else {
+            log::error!("no HDA controller: attach an Intel HDA device (QEMU: -device intel-hda)");
+            exit(ExitCode::Failure(EXIT_NO_HDA));
+        };
+        log::info!(
+            "HDA controller {} ({:04x}:{:04x})",
+            hda.bdf,
+            hda.vendor,
+            hda.device
+        );
+        log::error!("the HDA driver is not part of this build yet: stopping");
+        exit(ExitCode::Failure(EXIT_NO_DRIVER))
     }
 
-    fn halt() -> ! {
-        loop {
-            // SAFETY: `hlt` only pauses the CPU until the next interrupt; it touches no memory.
-            unsafe { core::arch::asm!("hlt", options(nomem, nostack)) }
+    /// `audiovm.fault=ud|pf`: a hidden switch that faults on purpose, to test exception
+    /// reporting end to end.
+    fn deliberate_fault(kind: &str) {
+        log::warn!("faulting on purpose: {kind}");
+        match kind {
+            // SAFETY: deliberately executes an undefined instruction; the exception handler
+            // reports it and stops the domain.
+            "ud" => unsafe { core::arch::asm!("ud2") },
+            // SAFETY: deliberately reads an unmapped address (above the 4 GiB identity map).
+            "pf" => unsafe {
+                core::ptr::read_volatile(0x10_0000_0000 as *const u64);
+            },
+            other => log::warn!("unknown audiovm.fault={other}, ignored"),
         }
     }
 
     #[panic_handler]
-    fn panic(_info: &PanicInfo) -> ! {
-        halt()
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        log::error!("panic: {info}");
+        exit(ExitCode::Failure(EXIT_PANIC))
     }
 }
 

@@ -1,4 +1,36 @@
-//! The unikernel runtime: boot entries, CPU and memory setup, interrupts, timers, PCI,
-//! console, and the real Xen interfaces behind the `xen-ring` traits.
+//! The unikernel runtime: boot entries, CPU and memory setup, interrupts, console, PCI and
+//! exit, and (later) the real Xen interfaces behind the `xen-ring` traits.
+//!
+//! Every way the image is started (Multiboot1, Xen PVH) is normalised into one
+//! [`BootInfo`]; nothing after the entry asks how it was booted. This crate and the drivers'
+//! register layer are the only places with `unsafe`.
 
 #![no_std]
+
+pub mod bootinfo;
+pub mod console;
+pub mod cpu;
+pub mod exit;
+pub mod pci;
+pub mod port;
+
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+mod idt;
+
+pub use bootinfo::{BootInfo, BootPath};
+
+/// Declares the image's main function: `boot::entry!(main)` with `fn main(&BootInfo) -> !`.
+/// The runtime calls it once the CPU is in long mode with the console and exception
+/// reporting set up.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        extern "Rust" fn audiovm_main(info: &$crate::BootInfo) -> ! {
+            let main: fn(&$crate::BootInfo) -> ! = $main;
+            main(info)
+        }
+    };
+}

@@ -1,1 +1,183 @@
-//! (being written)
+//! Booting the domain image in QEMU and collecting what it printed and how it stopped.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which image file to boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact {
+    /// The ELF with the Multiboot 1 header (QEMU takes that entry).
+    Multiboot,
+    /// The same ELF with the Multiboot magic cleared: QEMU takes the Xen PVH note.
+    Pvh,
+}
+
+/// How the image stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It wrote 0 to isa-debug-exit.
+    Success,
+    /// It wrote `1 + code`.
+    Failure(u8),
+    /// QEMU ended some other way (status, or `None` when killed at the timeout).
+    Other(Option<i32>),
+}
+
+/// One boot's result.
+#[derive(Debug)]
+pub struct Boot {
+    pub outcome: Outcome,
+    /// Everything the image wrote to its serial port.
+    pub serial: String,
+    pub elapsed: Duration,
+}
+
+impl Boot {
+    /// Panics with the whole serial log unless it contains `text`.
+    pub fn assert_logged(&self, text: &str) {
+        assert!(
+            self.serial.contains(text),
+            "expected {text:?} in the serial log:\n{}",
+            self.serial
+        );
+    }
+}
+
+/// The image file for `artifact`: from `AUDIOVM_ELF`/`AUDIOVM_PVH_ELF` (set by `cargo xtask
+/// test`), else built now with `cargo xtask build`.
+pub fn artifact(artifact: Artifact) -> PathBuf {
+    let var = match artifact {
+        Artifact::Multiboot => "AUDIOVM_ELF",
+        Artifact::Pvh => "AUDIOVM_PVH_ELF",
+    };
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(cargo)
+        .args(["run", "--quiet", "--package", "xtask", "--", "build"])
+        .current_dir(root)
+        .output()
+        .expect("run cargo xtask build");
+    assert!(
+        out.status.success(),
+        "cargo xtask build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = match artifact {
+        Artifact::Multiboot => "image ELF: ",
+        Artifact::Pvh => "image PVH-only ELF: ",
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix(prefix));
+    PathBuf::from(
+        line.unwrap_or_else(|| panic!("cargo xtask build printed no {prefix:?} line:\n{stdout}")),
+    )
+}
+
+/// Whether KVM can be used (the device opens read-write); TCG otherwise.
+pub fn kvm_usable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// A QEMU command line for the image.
+pub struct Qemu {
+    machine: String,
+    artifact: Artifact,
+    devices: Vec<String>,
+    append: String,
+    timeout: Duration,
+}
+
+impl Qemu {
+    pub fn new(machine: &str, artifact: Artifact) -> Qemu {
+        Qemu {
+            machine: machine.into(),
+            artifact,
+            devices: Vec::new(),
+            append: String::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Adds `-device <spec>`.
+    pub fn device(mut self, spec: &str) -> Qemu {
+        self.devices.push(spec.into());
+        self
+    }
+
+    /// The kernel command line.
+    pub fn append(mut self, cmdline: &str) -> Qemu {
+        self.append = cmdline.into();
+        self
+    }
+
+    /// Boots and waits for the image to stop (or kills it at the timeout).
+    pub fn boot(self) -> Boot {
+        let image = artifact(self.artifact);
+        let mut command = Command::new("qemu-system-x86_64");
+        command
+            .args([
+                "-machine",
+                &self.machine,
+                "-m",
+                "64",
+                "-display",
+                "none",
+                "-nodefaults",
+            ])
+            .args(["-serial", "stdio", "-monitor", "none", "-no-reboot"])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+            .args(["-accel", if kvm_usable() { "kvm" } else { "tcg" }])
+            .arg("-kernel")
+            .arg(&image)
+            .args(["-append", &self.append]);
+        for device in &self.devices {
+            command.args(["-device", device]);
+        }
+        let start = Instant::now();
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start qemu-system-x86_64 ({e}): install it with `apt-get install qemu-system-x86`")
+            });
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stdout.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).replace('\r', "")
+        });
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for qemu") {
+                break status.code();
+            }
+            if start.elapsed() > self.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let serial = reader.join().expect("serial reader");
+        let outcome = match status {
+            Some(1) => Outcome::Success,
+            Some(s) if s > 1 && s % 2 == 1 => Outcome::Failure(((s >> 1) - 1) as u8),
+            other => Outcome::Other(other),
+        };
+        Boot {
+            outcome,
+            serial,
+            elapsed: start.elapsed(),
+        }
+    }
+}

@@ -69,6 +69,8 @@ fn test() -> Result<(), String> {
             "clippy",
             "--package",
             "audiovm",
+            "--package",
+            "boot",
             "--target",
             image::TARGET,
             "--",

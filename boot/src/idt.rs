@@ -1,0 +1,201 @@
+//! Exceptions: every CPU exception is reported on the console (vector, name, error code,
+//! RIP, CR2) and the domain stops with a failure exit. Nothing here tries to recover: an
+//! exception in the driver domain is a bug, and a clean report is what fixes it.
+
+use core::arch::global_asm;
+use core::fmt::Write;
+
+use crate::console::Console;
+use crate::exit::{ExitCode, exit};
+
+/// The exit code for a CPU exception.
+pub const EXIT_EXCEPTION: u8 = 3;
+
+global_asm!(
+    r#"
+    .macro exception_without_code n
+exception_stub_\n:
+    push 0
+    push \n
+    jmp exception_common
+    .endm
+    .macro exception_with_code n
+exception_stub_\n:
+    push \n
+    jmp exception_common
+    .endm
+
+    .section .text.exceptions, "ax"
+    exception_without_code 0
+    exception_without_code 1
+    exception_without_code 2
+    exception_without_code 3
+    exception_without_code 4
+    exception_without_code 5
+    exception_without_code 6
+    exception_without_code 7
+    exception_with_code 8
+    exception_without_code 9
+    exception_with_code 10
+    exception_with_code 11
+    exception_with_code 12
+    exception_with_code 13
+    exception_with_code 14
+    exception_without_code 15
+    exception_without_code 16
+    exception_with_code 17
+    exception_without_code 18
+    exception_without_code 19
+    exception_without_code 20
+    exception_with_code 21
+    exception_without_code 22
+    exception_without_code 23
+    exception_without_code 24
+    exception_without_code 25
+    exception_without_code 26
+    exception_without_code 27
+    exception_without_code 28
+    exception_with_code 29
+    exception_with_code 30
+    exception_without_code 31
+exception_common:
+    mov rdi, rsp
+    and rsp, -16
+    call {report}
+    ud2
+
+    .section .rodata.exceptions, "a"
+    .balign 8
+    .global exception_stubs
+exception_stubs:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad exception_stub_\n
+    .endr
+    "#,
+    report = sym report,
+);
+
+unsafe extern "C" {
+    static exception_stubs: [u64; 32];
+}
+
+#[repr(C, packed)]
+struct IdtPointer {
+    limit: u16,
+    base: u64,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+static mut IDT: [Gate; 32] = [Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    attributes: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+}; 32];
+
+/// Installs the exception gates.
+pub fn init() {
+    // SAFETY: runs once at boot on the only CPU, before interrupts are enabled; the stub
+    // table is defined in the assembly above.
+    unsafe {
+        let stubs = &*core::ptr::addr_of!(exception_stubs);
+        let idt = &mut *core::ptr::addr_of_mut!(IDT);
+        for (gate, &stub) in idt.iter_mut().zip(stubs.iter()) {
+            *gate = Gate {
+                offset_low: stub as u16,
+                selector: 0x08,
+                ist: 0,
+                attributes: 0x8e, // present, ring 0, 64-bit interrupt gate
+                offset_mid: (stub >> 16) as u16,
+                offset_high: (stub >> 32) as u32,
+                reserved: 0,
+            };
+        }
+        let pointer = IdtPointer {
+            limit: (core::mem::size_of_val(idt) - 1) as u16,
+            base: idt.as_ptr() as u64,
+        };
+        core::arch::asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags));
+    }
+}
+
+const NAMES: [&str; 32] = [
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor segment overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved",
+    "#MF x87 floating point",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD floating point",
+    "#VE virtualization",
+    "#CP control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "#HV hypervisor injection",
+    "#VC VMM communication",
+    "#SX security",
+    "reserved",
+];
+
+/// The stack the stubs build: vector, error code, then the CPU's frame.
+#[repr(C)]
+struct Frame {
+    vector: u64,
+    error: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+    rsp: u64,
+    ss: u64,
+}
+
+extern "C" fn report(frame: *const Frame) -> ! {
+    // SAFETY: the stub passes the address of the frame it just pushed.
+    let frame = unsafe { &*frame };
+    let cr2: u64;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack, preserves_flags))
+    };
+    let name = NAMES
+        .get(frame.vector as usize)
+        .copied()
+        .unwrap_or("unknown");
+    let _ = writeln!(
+        Console,
+        "\nEXCEPTION {} ({name}): error code {:#x}, RIP {:#x}, CR2 {:#x}, RSP {:#x}, RFLAGS {:#x}, CS {:#x}, SS {:#x}",
+        frame.vector, frame.error, frame.rip, cr2, frame.rsp, frame.rflags, frame.cs, frame.ss
+    );
+    exit(ExitCode::Failure(EXIT_EXCEPTION))
+}
