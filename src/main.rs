@@ -9,13 +9,19 @@
 #[cfg(target_os = "none")]
 mod image {
     use boot::exit::{ExitCode, exit};
-    use boot::{BootInfo, cpu, pci};
+    use boot::time::TscClock;
+    use boot::{BootInfo, cpu, dma, pci};
+    use hda::Controller;
+    use hda::codec;
+    use hda::verb::CommandTransport;
 
-    /// Exit codes (after QEMU's mapping, status = 2 * (code + 1) + 1).
+    /// Exit codes (after QEMU's mapping, status = 2 * (code + 1) + 1). Code 3 is a CPU
+    /// exception (`boot::idt`).
     const EXIT_NO_HDA: u8 = 1;
     const EXIT_PANIC: u8 = 2;
-    /// Code 3 is a CPU exception (`boot::idt`).
-    const EXIT_NO_DRIVER: u8 = 4;
+    const EXIT_CONTROLLER: u8 = 4;
+    const EXIT_NO_CODEC: u8 = 5;
+    const EXIT_NO_PLAYBACK: u8 = 6;
 
     boot::entry!(main);
 
@@ -66,8 +72,101 @@ mod image {
             hda.vendor,
             hda.device
         );
-        log::error!("the HDA driver is not part of this build yet: stopping");
-        exit(ExitCode::Failure(EXIT_NO_DRIVER))
+        match sound_card(hda.bdf) {
+            Ok(()) => {
+                log::info!("ready");
+                exit(ExitCode::Success)
+            }
+            Err(code) => exit(ExitCode::Failure(code)),
+        }
+    }
+
+    /// Brings the controller up, enumerates every codec and chooses the playback route.
+    fn sound_card(bdf: pci::Bdf) -> Result<(), u8> {
+        let regs = boot::hda::registers(bdf).map_err(|e| {
+            log::error!("HDA controller {bdf}: unusable BAR0: {e:?}");
+            EXIT_CONTROLLER
+        })?;
+        let rings = dma::alloc(hda::controller::RING_REGION_BYTES, 4096).ok_or(EXIT_CONTROLLER)?;
+        let mut controller = Controller::new(regs, TscClock, rings);
+        let gcap = controller.gcap();
+        log::info!(
+            "GCAP {gcap:#06x}: {} output, {} input streams",
+            gcap >> 12,
+            (gcap >> 8) & 0xf
+        );
+        let codecs = controller.reset().map_err(|e| {
+            log::error!("HDA controller {bdf}: {e}");
+            EXIT_CONTROLLER
+        })?;
+        if codecs == 0 {
+            log::error!(
+                "no codec: the HDA controller reports no codec on its link (QEMU: add -device hda-output)"
+            );
+            return Err(EXIT_NO_CODEC);
+        }
+        controller.start_command_rings().map_err(|e| {
+            log::error!("HDA controller {bdf}: {e}");
+            EXIT_CONTROLLER
+        })?;
+        let mut chosen = None;
+        for cad in (0..15u8).filter(|cad| codecs & (1 << cad) != 0) {
+            let codec = match codec::enumerate(&mut controller, cad) {
+                Ok(codec) => codec,
+                Err(e) => {
+                    log::warn!("codec {cad}: not usable: {e:?}");
+                    continue;
+                }
+            };
+            log::info!(
+                "codec {cad}: vendor {:08x} revision {:08x}, audio function group {}, {} widgets",
+                codec.vendor_id,
+                codec.revision,
+                codec.afg,
+                codec.widgets.len()
+            );
+            for w in &codec.widgets {
+                log::info!(
+                    "  node {:#04x} {:?} caps {:08x} pincaps {:08x} config {:08x} connections {:?}",
+                    w.nid,
+                    w.kind,
+                    w.caps,
+                    w.pin_caps,
+                    w.config,
+                    w.connections.as_slice()
+                );
+            }
+            match codec::playback_path(&codec) {
+                Some(route) => {
+                    log::info!("codec {cad}: playback route {:?}", route.hops.as_slice());
+                    if chosen.is_none() {
+                        chosen = Some((codec, route));
+                    }
+                }
+                None => log::info!("codec {cad}: no playback route"),
+            }
+        }
+        let Some((codec, route)) = chosen else {
+            log::error!("no codec can play: no output pin reaches a converter");
+            return Err(EXIT_NO_PLAYBACK);
+        };
+        // Open the route for stream tag 1 at 48 kHz, 16-bit stereo.
+        for (nid, verb) in codec::activation(&codec, &route, 1, 0x0011) {
+            if let Err(e) = controller.command(codec.cad, nid, verb) {
+                log::warn!(
+                    "codec {}: verb {:#x} to node {nid} failed: {e:?}",
+                    codec.cad,
+                    verb.bits()
+                );
+            }
+        }
+        log::info!(
+            "playback path: codec {} pin {:#04x} from converter {:#04x}",
+            codec.cad,
+            route.pin(),
+            route.converter()
+        );
+        Ok(())
     }
 
     /// `audiovm.fault=ud|pf`: a hidden switch that faults on purpose, to test exception

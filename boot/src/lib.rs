@@ -10,9 +10,12 @@
 pub mod bootinfo;
 pub mod console;
 pub mod cpu;
+pub mod dma;
 pub mod exit;
+pub mod hda;
 pub mod pci;
 pub mod port;
+pub mod time;
 
 #[cfg(target_os = "none")]
 mod entry;

@@ -110,3 +110,55 @@ fn scan_bus(bus: u8, found: &mut impl FnMut(Function)) {
 
 /// Class code of an HD Audio controller (multimedia, audio device).
 pub const CLASS_HDA: u32 = 0x04_03_00;
+
+/// PCI command register bits.
+pub const COMMAND_MEMORY: u32 = 1 << 1;
+pub const COMMAND_BUS_MASTER: u32 = 1 << 2;
+
+/// Why a device's first BAR cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarError {
+    /// BAR0 reads 0 or all ones: not assigned, or the device is gone.
+    Unassigned,
+    /// BAR0 is an I/O BAR; an HDA controller needs memory.
+    IoBar,
+    /// BAR0 is smaller than the controller's register block.
+    TooSmall { len: u64 },
+    /// BAR0 lies above the 4 GiB the runtime maps.
+    Unmapped { base: u64 },
+}
+
+/// Reads and sizes BAR0 (memory BARs, 32 or 64 bit): `(base, len)`.
+pub fn bar0(bdf: Bdf) -> Result<(u64, u64), BarError> {
+    let low = bdf.read32(0x10);
+    if low == 0 || low == u32::MAX {
+        return Err(BarError::Unassigned);
+    }
+    if low & 1 != 0 {
+        return Err(BarError::IoBar);
+    }
+    let is_64 = (low >> 1) & 0b11 == 0b10;
+    let high = if is_64 { bdf.read32(0x14) } else { 0 };
+    let base = u64::from(high) << 32 | u64::from(low & !0xf);
+    // Size: write all ones, read back the writable bits, restore (decoding off meanwhile).
+    let command = bdf.read32(0x04);
+    bdf.write32(0x04, command & !(COMMAND_MEMORY | COMMAND_BUS_MASTER));
+    bdf.write32(0x10, u32::MAX);
+    let mask = bdf.read32(0x10) & !0xf;
+    bdf.write32(0x10, low);
+    bdf.write32(0x04, command);
+    let len = u64::from((!mask).wrapping_add(1));
+    if base == 0 {
+        return Err(BarError::Unassigned);
+    }
+    if base + len > 1 << 32 {
+        return Err(BarError::Unmapped { base });
+    }
+    Ok((base, len))
+}
+
+/// Turns on memory decoding and bus mastering (firmware may leave them off).
+pub fn enable_memory_and_dma(bdf: Bdf) {
+    let command = bdf.read32(0x04);
+    bdf.write32(0x04, command | COMMAND_MEMORY | COMMAND_BUS_MASTER);
+}

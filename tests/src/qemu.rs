@@ -92,6 +92,7 @@ pub struct Qemu {
     machine: String,
     artifact: Artifact,
     devices: Vec<String>,
+    audiodevs: Vec<String>,
     append: String,
     timeout: Duration,
 }
@@ -102,6 +103,7 @@ impl Qemu {
             machine: machine.into(),
             artifact,
             devices: Vec::new(),
+            audiodevs: Vec::new(),
             append: String::new(),
             timeout: Duration::from_secs(30),
         }
@@ -110,6 +112,12 @@ impl Qemu {
     /// Adds `-device <spec>`.
     pub fn device(mut self, spec: &str) -> Qemu {
         self.devices.push(spec.into());
+        self
+    }
+
+    /// Adds `-audiodev <spec>`.
+    pub fn audiodev(mut self, spec: &str) -> Qemu {
+        self.audiodevs.push(spec.into());
         self
     }
 
@@ -141,6 +149,9 @@ impl Qemu {
             .args(["-append", &self.append]);
         for device in &self.devices {
             command.args(["-device", device]);
+        }
+        for audiodev in &self.audiodevs {
+            command.args(["-audiodev", audiodev]);
         }
         let start = Instant::now();
         let mut child = command

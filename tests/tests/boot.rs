@@ -6,7 +6,7 @@ use e2e::qemu::{Artifact, Outcome, Qemu};
 /// The image's exit codes (`src/main.rs`, `boot::idt`).
 const EXIT_NO_HDA: u8 = 1;
 const EXIT_EXCEPTION: u8 = 3;
-const EXIT_NO_DRIVER: u8 = 4;
+const EXIT_NO_CODEC: u8 = 5;
 
 const MACHINES: [&str; 2] = ["q35", "pc-i440fx-3.1"];
 
@@ -66,17 +66,17 @@ fn the_memory_map_reaches_the_image_through_both_entries() {
 }
 
 #[test]
-fn hda_controllers_are_found_on_both_machines_even_behind_a_bridge() {
+fn a_controller_without_codec_reports_no_codec() {
     for machine in MACHINES {
         for (controller, id) in [("intel-hda", "8086:2668"), ("ich9-intel-hda", "8086:293e")] {
             let boot = Qemu::new(machine, Artifact::Multiboot)
                 .device(controller)
                 .boot();
-            boot.assert_logged("HDA controller");
             boot.assert_logged(&format!("({id})"));
+            boot.assert_logged("no codec");
             assert_eq!(
                 boot.outcome,
-                Outcome::Failure(EXIT_NO_DRIVER),
+                Outcome::Failure(EXIT_NO_CODEC),
                 "{machine} {controller}:\n{}",
                 boot.serial
             );
@@ -87,6 +87,74 @@ fn hda_controllers_are_found_on_both_machines_even_behind_a_bridge() {
         .device("intel-hda,bus=rp")
         .boot();
     boot.assert_logged("HDA controller 01:00.0 (8086:2668)");
+    boot.assert_logged("no codec");
+}
+
+/// QEMU's codec graphs (hda.md §3.1): vendor id, and per widget its caps, pin caps, default
+/// configuration and connections, exactly as the image logs them.
+const OUTPUT_WIDGETS: [&str; 2] = [
+    "node 0x02 Output caps 0000001d pincaps 00000000 config 00000000 connections []",
+    "node 0x03 Pin caps 00400101 pincaps 00000010 config 00004010 connections [2]",
+];
+const INPUT_WIDGETS: [&str; 2] = [
+    "node 0x04 Input caps 0010011b pincaps 00000000 config 00000000 connections [5]",
+    "node 0x05 Pin caps 00400001 pincaps 00000020 config 00805020 connections []",
+];
+
+#[test]
+fn every_qemu_codec_is_enumerated_and_routed_on_both_controllers() {
+    for controller in ["intel-hda", "ich9-intel-hda"] {
+        for (codec, vendor) in [
+            ("hda-output", "1af40012"),
+            ("hda-duplex", "1af40022"),
+            ("hda-micro", "1af40032"),
+        ] {
+            let boot = Qemu::new("q35", Artifact::Multiboot)
+                .device(&format!("{controller},id=hda"))
+                .device(&format!("{codec},bus=hda.0,audiodev=silence"))
+                .audiodev("none,id=silence")
+                .boot();
+            boot.assert_logged(&format!(
+                "codec 0: vendor {vendor} revision 00100101, audio function group 1"
+            ));
+            boot.assert_logged(OUTPUT_WIDGETS[0]);
+            if codec == "hda-micro" {
+                boot.assert_logged(
+                    "node 0x03 Pin caps 00400101 pincaps 00000010 config 00104010 connections [2]",
+                );
+                boot.assert_logged(
+                    "node 0x05 Pin caps 00400001 pincaps 00000020 config 00a05020 connections []",
+                );
+            } else {
+                boot.assert_logged(OUTPUT_WIDGETS[1]);
+            }
+            if codec == "hda-duplex" {
+                INPUT_WIDGETS.iter().for_each(|w| boot.assert_logged(w));
+            }
+            boot.assert_logged("playback path: codec 0 pin 0x03 from converter 0x02");
+            boot.assert_logged("ready");
+            assert_eq!(
+                boot.outcome,
+                Outcome::Success,
+                "{controller} {codec}:\n{}",
+                boot.serial
+            );
+        }
+    }
+}
+
+#[test]
+fn two_codecs_on_one_link_are_both_enumerated() {
+    let boot = Qemu::new("pc-i440fx-3.1", Artifact::Multiboot)
+        .device("ich9-intel-hda,id=hda")
+        .device("hda-output,bus=hda.0,audiodev=silence")
+        .device("hda-micro,bus=hda.0,audiodev=silence")
+        .audiodev("none,id=silence")
+        .boot();
+    boot.assert_logged("codec 0: vendor 1af40012");
+    boot.assert_logged("codec 1: vendor 1af40032");
+    boot.assert_logged("codec 1: playback route");
+    assert_eq!(boot.outcome, Outcome::Success, "{}", boot.serial);
 }
 
 #[test]

@@ -1,10 +1,18 @@
-//! Intel High Definition Audio controller and codec driver, over small register and DMA traits.
+//! Intel High Definition Audio controller and codec driver, over small register, DMA and
+//! clock traits.
 //!
-//! Layers, each testable alone: register access → command transport → codec graph → path
-//! finding (a pure function from a graph to verbs) → streams → the `audio-hal` traits.
+//! Layers, each testable alone: register access ([`regs`]) → command transport
+//! ([`controller`]: CORB/RIRB) → codec graph ([`codec`]) → path finding → streams. Only
+//! [`mmio`] touches hardware, and only it may use `unsafe`.
 
 #![no_std]
-#![deny(unsafe_code)] // allowed only in the MMIO register module
+#![deny(unsafe_code)]
 
 pub mod codec;
+pub mod controller;
+pub mod mmio;
+pub mod regs;
 pub mod verb;
+
+pub use controller::{Controller, Error};
+pub use regs::{Clock, DmaRegion, Registers};
