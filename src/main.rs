@@ -173,16 +173,8 @@ mod image {
     /// reporting end to end.
     fn deliberate_fault(kind: &str) {
         log::warn!("faulting on purpose: {kind}");
-        match kind {
-            // SAFETY: deliberately executes an undefined instruction; the exception handler
-            // reports it and stops the domain.
-            "ud" => unsafe { core::arch::asm!("ud2") },
-            // SAFETY: deliberately reads an unmapped address (above the 4 GiB identity map).
-            "pf" => unsafe {
-                core::ptr::read_volatile(0x10_0000_0000 as *const u64);
-            },
-            other => log::warn!("unknown audiovm.fault={other}, ignored"),
-        }
+        boot::fault::trigger(kind);
+        log::warn!("unknown audiovm.fault={kind}, ignored");
     }
 
     #[panic_handler]

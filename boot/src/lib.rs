@@ -12,6 +12,7 @@ pub mod console;
 pub mod cpu;
 pub mod dma;
 pub mod exit;
+pub mod fault;
 pub mod hda;
 pub mod pci;
 pub mod port;
