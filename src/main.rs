@@ -7,13 +7,17 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
+mod selftest;
+
+#[cfg(target_os = "none")]
 mod image {
+    use boot::dma::DmaBuffer;
     use boot::exit::{ExitCode, exit};
     use boot::time::TscClock;
     use boot::{BootInfo, cpu, dma, pci};
     use hda::Controller;
     use hda::codec;
-    use hda::verb::CommandTransport;
+    use hda::mmio::Mmio;
 
     /// Exit codes (after QEMU's mapping, status = 2 * (code + 1) + 1). Code 3 is a CPU
     /// exception (`boot::idt`).
@@ -22,6 +26,7 @@ mod image {
     const EXIT_CONTROLLER: u8 = 4;
     const EXIT_NO_CODEC: u8 = 5;
     const EXIT_NO_PLAYBACK: u8 = 6;
+    const EXIT_SELFTEST: u8 = 7;
 
     boot::entry!(main);
 
@@ -32,6 +37,11 @@ mod image {
             info.path
         );
         log::info!("command line: {:?}", info.cmdline());
+        log::info!(
+            "TSC: {} kHz, APIC timer: {} kHz",
+            boot::console::tsc_khz(),
+            boot::apic::timer_khz()
+        );
         log::info!(
             "memory: {} KiB usable in {} regions",
             info.ram_bytes() / 1024,
@@ -72,17 +82,32 @@ mod image {
             hda.vendor,
             hda.device
         );
-        match sound_card(hda.bdf) {
-            Ok(()) => {
-                log::info!("ready");
-                exit(ExitCode::Success)
-            }
+        let mut card = match sound_card(hda.bdf) {
+            Ok(card) => card,
             Err(code) => exit(ExitCode::Failure(code)),
+        };
+        log::info!("ready");
+        match info.option("audiovm.selftest") {
+            None => exit(ExitCode::Success),
+            Some(test) => match crate::selftest::run(&mut card, test) {
+                Ok(()) => exit(ExitCode::Success),
+                Err(message) => {
+                    log::error!("selftest {test}: {message}");
+                    exit(ExitCode::Failure(EXIT_SELFTEST))
+                }
+            },
         }
     }
 
+    /// A controller with its command transport up and the playback route chosen.
+    pub struct Card {
+        pub controller: Controller<Mmio, TscClock, DmaBuffer>,
+        pub codec: codec::Codec,
+        pub route: codec::Route,
+    }
+
     /// Brings the controller up, enumerates every codec and chooses the playback route.
-    fn sound_card(bdf: pci::Bdf) -> Result<(), u8> {
+    fn sound_card(bdf: pci::Bdf) -> Result<Card, u8> {
         let regs = boot::hda::registers(bdf).map_err(|e| {
             log::error!("HDA controller {bdf}: unusable BAR0: {e:?}");
             EXIT_CONTROLLER
@@ -151,22 +176,17 @@ mod image {
             return Err(EXIT_NO_PLAYBACK);
         };
         // Open the route for stream tag 1 at 48 kHz, 16-bit stereo.
-        for (nid, verb) in codec::activation(&codec, &route, 1, 0x0011) {
-            if let Err(e) = controller.command(codec.cad, nid, verb) {
-                log::warn!(
-                    "codec {}: verb {:#x} to node {nid} failed: {e:?}",
-                    codec.cad,
-                    verb.bits()
-                );
-            }
-        }
         log::info!(
             "playback path: codec {} pin {:#04x} from converter {:#04x}",
             codec.cad,
             route.pin(),
             route.converter()
         );
-        Ok(())
+        Ok(Card {
+            controller,
+            codec,
+            route,
+        })
     }
 
     /// `audiovm.fault=ud|pf`: a hidden switch that faults on purpose, to test exception

@@ -35,22 +35,36 @@ pub fn init(level: log::LevelFilter) {
     }
 }
 
-/// The TSC frequency the CPU or hypervisor reports: the hypervisor timing leaf
-/// (0x40000010, KVM/Xen-compatible) or the processor frequency leaf (0x16); 1 GHz otherwise.
+/// The TSC frequency in kHz, measured against the PIT (channel 2 counting down 10 ms).
+/// CPUID's frequency leaves are absent or wrong under several hypervisors; the PIT's
+/// 1.193182 MHz is the same everywhere. Falls back to 1 GHz if the PIT never fires.
 fn tsc_khz_guess() -> u64 {
-    if cpu::hypervisor_signature().is_some() && cpu::cpuid(0x4000_0000).0 >= 0x4000_0010 {
-        let khz = cpu::cpuid(0x4000_0010).0;
-        if khz != 0 {
-            return u64::from(khz);
+    const PIT_HZ: u64 = 1_193_182;
+    const TICKS: u16 = 11_932; // 10 ms
+    let gate = port::inb(0x61);
+    port::outb(0x61, (gate & !0x02) | 0x01); // gate on, speaker off
+    port::outb(0x43, 0xb0); // channel 2, low/high byte, mode 0 (interrupt on terminal count)
+    port::outb(0x42, TICKS as u8);
+    port::outb(0x42, (TICKS >> 8) as u8);
+    let start = cpu::rdtsc();
+    let mut fired = false;
+    for _ in 0..10_000_000 {
+        if port::inb(0x61) & 0x20 != 0 {
+            fired = true;
+            break;
         }
     }
-    if cpu::cpuid(0).0 >= 0x16 {
-        let mhz = cpu::cpuid(0x16).0 & 0xffff;
-        if mhz != 0 {
-            return u64::from(mhz) * 1000;
-        }
+    let cycles = cpu::rdtsc().wrapping_sub(start);
+    port::outb(0x61, gate);
+    if !fired || cycles == 0 {
+        return 1_000_000;
     }
-    1_000_000
+    cycles * PIT_HZ / (u64::from(TICKS) * 1000)
+}
+
+/// The measured TSC frequency in kHz.
+pub fn tsc_khz() -> u64 {
+    TSC_KHZ.load(Ordering::Relaxed)
 }
 
 /// Microseconds since the console was initialised.

@@ -140,6 +140,7 @@ boot_stack_top:
 extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
     console::init(log::LevelFilter::Info);
     idt::init();
+    crate::apic::init();
     let path = if path == 1 {
         BootPath::Multiboot
     } else {

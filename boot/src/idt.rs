@@ -64,6 +64,16 @@ exception_common:
     call {report}
     ud2
 
+    /* The APIC timer only wakes a halted CPU: acknowledge it and return. */
+timer_interrupt:
+    push rax
+    mov eax, 0xFEE000B0
+    mov dword ptr [rax], 0
+    pop rax
+    iretq
+spurious_interrupt:
+    iretq
+
     .section .rodata.exceptions, "a"
     .balign 8
     .global exception_stubs
@@ -71,12 +81,20 @@ exception_stubs:
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad exception_stub_\n
     .endr
+    .global timer_interrupt_stub
+timer_interrupt_stub:
+    .quad timer_interrupt
+    .global spurious_interrupt_stub
+spurious_interrupt_stub:
+    .quad spurious_interrupt
     "#,
     report = sym report,
 );
 
 unsafe extern "C" {
     static exception_stubs: [u64; 32];
+    static timer_interrupt_stub: u64;
+    static spurious_interrupt_stub: u64;
 }
 
 #[repr(C, packed)]
@@ -97,7 +115,7 @@ struct Gate {
     reserved: u32,
 }
 
-static mut IDT: [Gate; 32] = [Gate {
+const EMPTY_GATE: Gate = Gate {
     offset_low: 0,
     selector: 0,
     ist: 0,
@@ -105,26 +123,37 @@ static mut IDT: [Gate; 32] = [Gate {
     offset_mid: 0,
     offset_high: 0,
     reserved: 0,
-}; 32];
+};
 
-/// Installs the exception gates.
+static mut IDT: [Gate; 256] = [EMPTY_GATE; 256];
+
+/// A present, ring-0, 64-bit interrupt gate to `handler`.
+fn gate(handler: u64) -> Gate {
+    Gate {
+        offset_low: handler as u16,
+        selector: 0x08,
+        ist: 0,
+        attributes: 0x8e,
+        offset_mid: (handler >> 16) as u16,
+        offset_high: (handler >> 32) as u32,
+        reserved: 0,
+    }
+}
+
+/// Installs the exception gates and the APIC timer and spurious-interrupt gates.
 pub fn init() {
     // SAFETY: runs once at boot on the only CPU, before interrupts are enabled; the stub
     // table is defined in the assembly above.
     unsafe {
         let stubs = &*core::ptr::addr_of!(exception_stubs);
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
-        for (gate, &stub) in idt.iter_mut().zip(stubs.iter()) {
-            *gate = Gate {
-                offset_low: stub as u16,
-                selector: 0x08,
-                ist: 0,
-                attributes: 0x8e, // present, ring 0, 64-bit interrupt gate
-                offset_mid: (stub >> 16) as u16,
-                offset_high: (stub >> 32) as u32,
-                reserved: 0,
-            };
+        for (entry, &stub) in idt.iter_mut().zip(stubs.iter()) {
+            *entry = gate(stub);
         }
+        idt[usize::from(crate::apic::TIMER_VECTOR)] =
+            gate(*core::ptr::addr_of!(timer_interrupt_stub));
+        idt[usize::from(crate::apic::SPURIOUS_VECTOR)] =
+            gate(*core::ptr::addr_of!(spurious_interrupt_stub));
         let pointer = IdtPointer {
             limit: (core::mem::size_of_val(idt) - 1) as u16,
             base: idt.as_ptr() as u64,

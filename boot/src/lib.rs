@@ -7,6 +7,7 @@
 
 #![no_std]
 
+pub mod apic;
 pub mod bootinfo;
 pub mod console;
 pub mod cpu;

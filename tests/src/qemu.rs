@@ -95,6 +95,7 @@ pub struct Qemu {
     audiodevs: Vec<String>,
     append: String,
     timeout: Duration,
+    icount: bool,
 }
 
 impl Qemu {
@@ -106,6 +107,7 @@ impl Qemu {
             audiodevs: Vec::new(),
             append: String::new(),
             timeout: Duration::from_secs(30),
+            icount: false,
         }
     }
 
@@ -118,6 +120,15 @@ impl Qemu {
     /// Adds `-audiodev <spec>`.
     pub fn audiodev(mut self, spec: &str) -> Qemu {
         self.audiodevs.push(spec.into());
+        self
+    }
+
+    /// Runs under TCG with `-icount shift=0,sleep=off`: virtual time follows the guest's
+    /// instructions and skips while it halts, so audio timing is deterministic and independent
+    /// of host load. Needed for recordings: with KVM on this host the HDA model's DMA timer and
+    /// the wav backend drift apart and QEMU replays stale periods.
+    pub fn deterministic_time(mut self) -> Qemu {
+        self.icount = true;
         self
     }
 
@@ -143,7 +154,13 @@ impl Qemu {
             ])
             .args(["-serial", "stdio", "-monitor", "none", "-no-reboot"])
             .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-            .args(["-accel", if kvm_usable() { "kvm" } else { "tcg" }])
+            .args(if self.icount {
+                &["-accel", "tcg", "-icount", "shift=0,sleep=off"][..]
+            } else if kvm_usable() {
+                &["-accel", "kvm"][..]
+            } else {
+                &["-accel", "tcg"][..]
+            })
             .arg("-kernel")
             .arg(&image)
             .args(["-append", &self.append]);

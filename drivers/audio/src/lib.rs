@@ -8,7 +8,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+extern crate std;
+
 mod format;
+pub mod tone;
 
 pub use format::{FormatSet, PcmFormat};
 

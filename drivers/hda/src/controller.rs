@@ -110,6 +110,25 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         &mut self.clock
     }
 
+    /// Turns on the DMA position buffer: the controller writes each stream's position into
+    /// `region` (slot `8 * descriptor index`), so positions are read from memory instead of
+    /// a register access per poll. Returns the region back if it is unusable.
+    pub fn enable_position_buffer(&mut self, region: &D) -> bool {
+        let phys = region.phys();
+        let reachable = self.gcap() & GCAP_64OK != 0 || phys < 1 << 32;
+        if !phys.is_multiple_of(128) || region.len() < 8 * 30 || !reachable {
+            return false;
+        }
+        self.regs.write32(DPUBASE, (phys >> 32) as u32);
+        self.regs.write32(DPLBASE, phys as u32 | DPLBASE_ENABLE);
+        true
+    }
+
+    /// The registers and clock together, for the stream layer.
+    pub fn regs_and_clock(&mut self) -> (&mut R, &mut C) {
+        (&mut self.regs, &mut self.clock)
+    }
+
     /// `GCAP`: stream counts and 64-bit support.
     pub fn gcap(&mut self) -> u16 {
         self.regs.read16(GCAP)

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod controller;
 pub mod mmio;
 pub mod regs;
+pub mod stream;
 pub mod verb;
 
 pub use controller::{Controller, Error};

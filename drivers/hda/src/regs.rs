@@ -63,6 +63,10 @@ pub const RINTCNT: u32 = 0x5a;
 pub const RIRBCTL: u32 = 0x5c;
 pub const RIRBSTS: u32 = 0x5d;
 pub const RIRBSIZE: u32 = 0x5e;
+pub const DPLBASE: u32 = 0x70;
+pub const DPUBASE: u32 = 0x74;
+/// DPLBASE bit 0: the DMA position buffer is on.
+pub const DPLBASE_ENABLE: u32 = 1 << 0;
 
 /// GCTL bits.
 pub const GCTL_CRST: u32 = 1 << 0;

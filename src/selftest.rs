@@ -1,0 +1,111 @@
+//! Standalone self-tests (no Xen): `audiovm.selftest=tone:<hz>:<seconds>` plays a sine at
+//! -6 dBFS on both channels through the chosen playback path, continuously, then returns.
+
+use audio_hal::tone::Sine;
+use boot::dma;
+use hda::stream::{OutputStream, format_word};
+use hda::verb::CommandTransport;
+use hda::{DmaRegion, codec};
+
+use crate::image::Card;
+
+/// Stream tag of the playback stream.
+const TAG: u8 = 1;
+const RATE: u32 = 48000;
+const CHANNELS: u8 = 2;
+/// 1024 frames of 16-bit stereo per period, 4 periods: 85 ms of buffer.
+const PERIOD_BYTES: u32 = 4096;
+const PERIODS: u32 = 4;
+/// Half of full scale: -6.02 dBFS.
+const AMPLITUDE_Q15: i32 = 16384;
+
+/// Runs the self-test named by `spec`.
+pub fn run(card: &mut Card, spec: &str) -> Result<(), &'static str> {
+    let mut parts = spec.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("tone"), Some(hz), Some(seconds), None) => {
+            let hz = hz.parse().map_err(|_| "tone frequency is not a number")?;
+            let seconds: u32 = seconds
+                .parse()
+                .map_err(|_| "tone duration is not a number")?;
+            tone(card, hz, seconds)
+        }
+        _ => Err("unknown self-test (expected tone:<hz>:<seconds>)"),
+    }
+}
+
+fn tone(card: &mut Card, hz: u32, seconds: u32) -> Result<(), &'static str> {
+    let mut sine =
+        Sine::new(hz, RATE, AMPLITUDE_Q15).ok_or("tone frequency must be below 24000 Hz")?;
+    let format = format_word(RATE, CHANNELS).ok_or("unsupported format")?;
+    for (nid, verb) in codec::activation(&card.codec, &card.route, TAG, format) {
+        card.controller
+            .command(card.codec.cad, nid, verb)
+            .map_err(|_| "the codec did not take the route's verbs")?;
+    }
+    // Positions come from the DMA position buffer: polling a register would cost an exit to
+    // the hypervisor every time.
+    let positions = dma::alloc(4096, 4096).ok_or("out of DMA memory")?;
+    let position_buffer = card.controller.enable_position_buffer(&positions);
+    let buffer = dma::alloc((PERIODS * PERIOD_BYTES) as usize, 4096).ok_or("out of DMA memory")?;
+    let bdl = dma::alloc(4096, 4096).ok_or("out of DMA memory")?;
+    let (regs, clock) = card.controller.regs_and_clock();
+    let mut stream =
+        OutputStream::prepare(regs, clock, buffer, bdl, PERIODS, PERIOD_BYTES, TAG, format)
+            .map_err(|_| "the output stream did not reset")?;
+    let total = u64::from(seconds) * u64::from(RATE) * 4;
+    let mut written = 0u64;
+    let mut period = [0u8; PERIOD_BYTES as usize];
+    let mut fill = |stream: &mut OutputStream<_, _>, written: &mut u64| {
+        for frame in period.chunks_exact_mut(4) {
+            let sample = sine.next_sample().to_le_bytes();
+            frame[..2].copy_from_slice(&sample);
+            frame[2..].copy_from_slice(&sample);
+        }
+        stream.write(
+            (*written % u64::from(PERIODS * PERIOD_BYTES)) as u32,
+            &period,
+        );
+        *written += u64::from(PERIOD_BYTES);
+    };
+    while written < u64::from(PERIODS * PERIOD_BYTES) {
+        fill(&mut stream, &mut written);
+    }
+    log::info!(
+        "tone: {hz} Hz, -6 dBFS, {seconds} s at {RATE} Hz 16-bit stereo (format {format:#06x})"
+    );
+    stream
+        .start(regs, clock)
+        .map_err(|_| "the output stream did not start")?;
+    let started = boot::console::uptime_us();
+    let limit = started + (u64::from(seconds) + 5) * 1_000_000;
+    let mut consumed = 0;
+    while consumed < total {
+        let position = if position_buffer {
+            positions.read32(8 * stream.index() as usize)
+        } else {
+            stream.link_position(regs)
+        };
+        consumed = stream.advance(position);
+        // Keep every period the hardware has finished refilled, one period behind it.
+        while written < consumed + u64::from((PERIODS - 1) * PERIOD_BYTES) {
+            fill(&mut stream, &mut written);
+        }
+        if boot::console::uptime_us() > limit {
+            let _ = stream.stop(regs, clock);
+            return Err("the stream stopped advancing");
+        }
+        boot::apic::sleep_us(1000);
+    }
+    stream
+        .stop(regs, clock)
+        .map_err(|_| "the output stream did not stop")?;
+    let elapsed = boot::console::uptime_us() - started;
+    log::info!(
+        "tone: played {} frames in {} ms",
+        consumed / 4,
+        elapsed / 1000
+    );
+    let _ = stream.bdl().len();
+    Ok(())
+}
