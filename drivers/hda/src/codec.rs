@@ -85,6 +85,11 @@ impl Widget {
         ((self.config >> 20) & 0xf) as u8
     }
 
+    /// Gross location "separate chassis" (F1C bits 29:28 = 2): a docking station's jack.
+    pub fn on_dock(&self) -> bool {
+        (self.config >> 28) & 0b11 == 2
+    }
+
     /// Port connectivity NONE (F1C bits 31:30 = 1): nothing is wired to this pin.
     pub fn unconnected(&self) -> bool {
         self.config >> 30 == 1
@@ -263,21 +268,20 @@ impl Route {
 }
 
 /// Output pins in order of preference: line out, speaker, headphone, then anything else
-/// that can output; pins wired to nothing are never chosen.
-fn output_rank(w: &Widget) -> Option<u8> {
-    if w.kind != WidgetType::Pin
-        || w.pin_caps & PINCAP_OUT == 0
-        || w.unconnected()
-        || w.caps & WCAP_DIGITAL != 0
-    {
+/// that can output, each after every pin of the machine itself when it sits on a docking
+/// station. Pins whose configuration says nothing is wired come last of all: some firmware
+/// leaves every pin "unconnected", and the codec must still play.
+fn output_rank(w: &Widget) -> Option<(bool, bool, u8)> {
+    if w.kind != WidgetType::Pin || w.pin_caps & PINCAP_OUT == 0 || w.caps & WCAP_DIGITAL != 0 {
         return None;
     }
-    Some(match w.default_device() {
+    let device = match w.default_device() {
         0 => 0,
         1 => 1,
         2 => 2,
         _ => 3,
-    })
+    };
+    Some((w.unconnected(), w.on_dock(), device))
 }
 
 /// Depth-first search from `nid` to an output converter, never revisiting a node.
@@ -314,7 +318,7 @@ fn find_dac(codec: &Codec, nid: u8, route: &mut Route, visited: &mut u128) -> bo
 /// The playback route Linux would most likely pick: the best-ranked output pin that reaches
 /// an output converter. `None`: the codec cannot play.
 pub fn playback_path(codec: &Codec) -> Option<Route> {
-    let mut pins: Vec<(u8, u8), MAX_WIDGETS> = codec
+    let mut pins: Vec<((bool, bool, u8), u8), MAX_WIDGETS> = codec
         .widgets
         .iter()
         .filter_map(|w| Some((output_rank(w)?, w.nid)))
