@@ -88,7 +88,6 @@ mod image {
         };
         log::info!("ready");
         match info.option("audiovm.selftest") {
-            None => exit(ExitCode::Success),
             Some(test) => match crate::selftest::run(&mut card, test) {
                 Ok(()) => exit(ExitCode::Success),
                 Err(message) => {
@@ -96,6 +95,15 @@ mod image {
                     exit(ExitCode::Failure(EXIT_SELFTEST))
                 }
             },
+            None => {
+                if let Err(message) = crate::selftest::chime(&mut card) {
+                    log::warn!("startup chime: {message}");
+                }
+                log::info!("idle: no Xen, nothing to serve");
+                loop {
+                    boot::apic::sleep_us(1_000_000);
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
-//! Standalone self-tests (no Xen): `audiovm.selftest=tone:<hz>:<seconds>` plays a sine at
-//! -6 dBFS on both channels through the chosen playback path, continuously, then returns.
+//! Sound without Xen: the startup chime, and the standalone self-tests
+//! (`audiovm.selftest=tone:<hz>:<seconds>` plays a sine at -6 dBFS on both channels through
+//! the chosen playback path, continuously; `audiovm.selftest=ready` stops once the card is up).
 
 use audio_hal::tone::Sine;
 use boot::dma;
@@ -16,6 +17,7 @@ const CHANNELS: u8 = 2;
 /// 1024 frames of 16-bit stereo per period, 4 periods: 85 ms of buffer.
 const PERIOD_BYTES: u32 = 4096;
 const PERIODS: u32 = 4;
+const FRAME_BYTES: u64 = 4;
 /// Half of full scale: -6.02 dBFS.
 const AMPLITUDE_Q15: i32 = 16384;
 
@@ -23,20 +25,47 @@ const AMPLITUDE_Q15: i32 = 16384;
 pub fn run(card: &mut Card, spec: &str) -> Result<(), &'static str> {
     let mut parts = spec.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("ready"), None, None, None) => Ok(()),
         (Some("tone"), Some(hz), Some(seconds), None) => {
             let hz = hz.parse().map_err(|_| "tone frequency is not a number")?;
             let seconds: u32 = seconds
                 .parse()
                 .map_err(|_| "tone duration is not a number")?;
-            tone(card, hz, seconds)
+            let mut sine = Sine::new(hz, RATE, AMPLITUDE_Q15)
+                .ok_or("tone frequency must be below 24000 Hz")?;
+            log::info!("tone: {hz} Hz, -6 dBFS, {seconds} s at {RATE} Hz 16-bit stereo");
+            play(card, u64::from(seconds) * u64::from(RATE), || {
+                sine.next_sample()
+            })
         }
-        _ => Err("unknown self-test (expected tone:<hz>:<seconds>)"),
+        _ => Err("unknown self-test (expected ready or tone:<hz>:<seconds>)"),
     }
 }
 
-fn tone(card: &mut Card, hz: u32, seconds: u32) -> Result<(), &'static str> {
-    let mut sine =
-        Sine::new(hz, RATE, AMPLITUDE_Q15).ok_or("tone frequency must be below 24000 Hz")?;
+/// Two rising notes (E5, then A5), so a newcomer hears that the domain drives the card.
+pub fn chime(card: &mut Card) -> Result<(), &'static str> {
+    const FIRST: u64 = RATE as u64 * 15 / 100;
+    const TOTAL: u64 = RATE as u64 * 40 / 100;
+    let mut low = Sine::new(659, RATE, AMPLITUDE_Q15 / 2).ok_or("bad note")?;
+    let mut high = Sine::new(880, RATE, AMPLITUDE_Q15 / 2).ok_or("bad note")?;
+    let mut frame = 0u64;
+    play(card, TOTAL, || {
+        frame += 1;
+        if frame <= FIRST {
+            low.next_sample()
+        } else {
+            high.next_sample()
+        }
+    })
+}
+
+/// Plays `frames` frames of `next_sample` on both channels, continuously, through the card's
+/// playback route, refilling each period as soon as the hardware has fetched it.
+fn play(
+    card: &mut Card,
+    frames: u64,
+    mut next_sample: impl FnMut() -> i16,
+) -> Result<(), &'static str> {
     let format = format_word(RATE, CHANNELS).ok_or("unsupported format")?;
     for (nid, verb) in codec::activation(&card.codec, &card.route, TAG, format) {
         card.controller
@@ -53,32 +82,27 @@ fn tone(card: &mut Card, hz: u32, seconds: u32) -> Result<(), &'static str> {
     let mut stream =
         OutputStream::prepare(regs, clock, buffer, bdl, PERIODS, PERIOD_BYTES, TAG, format)
             .map_err(|_| "the output stream did not reset")?;
-    let total = u64::from(seconds) * u64::from(RATE) * 4;
+    let cyclic = u64::from(PERIODS * PERIOD_BYTES);
+    let total = frames * FRAME_BYTES;
     let mut written = 0u64;
     let mut period = [0u8; PERIOD_BYTES as usize];
     let mut fill = |stream: &mut OutputStream<_, _>, written: &mut u64| {
-        for frame in period.chunks_exact_mut(4) {
-            let sample = sine.next_sample().to_le_bytes();
+        for frame in period.chunks_exact_mut(FRAME_BYTES as usize) {
+            let sample = next_sample().to_le_bytes();
             frame[..2].copy_from_slice(&sample);
             frame[2..].copy_from_slice(&sample);
         }
-        stream.write(
-            (*written % u64::from(PERIODS * PERIOD_BYTES)) as u32,
-            &period,
-        );
+        stream.write((*written % cyclic) as u32, &period);
         *written += u64::from(PERIOD_BYTES);
     };
-    while written < u64::from(PERIODS * PERIOD_BYTES) {
+    while written < cyclic {
         fill(&mut stream, &mut written);
     }
-    log::info!(
-        "tone: {hz} Hz, -6 dBFS, {seconds} s at {RATE} Hz 16-bit stereo (format {format:#06x})"
-    );
     stream
         .start(regs, clock)
         .map_err(|_| "the output stream did not start")?;
     let started = boot::console::uptime_us();
-    let limit = started + (u64::from(seconds) + 5) * 1_000_000;
+    let limit = started + (frames / u64::from(RATE) + 5) * 1_000_000;
     let mut consumed = 0;
     while consumed < total {
         let position = if position_buffer {
@@ -88,7 +112,7 @@ fn tone(card: &mut Card, hz: u32, seconds: u32) -> Result<(), &'static str> {
         };
         consumed = stream.advance(position);
         // Keep every period the hardware has finished refilled, one period behind it.
-        while written < consumed + u64::from((PERIODS - 1) * PERIOD_BYTES) {
+        while written < consumed + cyclic - u64::from(PERIOD_BYTES) {
             fill(&mut stream, &mut written);
         }
         if boot::console::uptime_us() > limit {
@@ -102,8 +126,8 @@ fn tone(card: &mut Card, hz: u32, seconds: u32) -> Result<(), &'static str> {
         .map_err(|_| "the output stream did not stop")?;
     let elapsed = boot::console::uptime_us() - started;
     log::info!(
-        "tone: played {} frames in {} ms",
-        consumed / 4,
+        "played {} frames in {} ms",
+        consumed / FRAME_BYTES,
         elapsed / 1000
     );
     let _ = stream.bdl().len();

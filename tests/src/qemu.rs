@@ -132,6 +132,12 @@ impl Qemu {
         self
     }
 
+    /// Stops QEMU after `timeout` (SIGTERM, so it closes its WAV files properly).
+    pub fn timeout(mut self, timeout: Duration) -> Qemu {
+        self.timeout = timeout;
+        self
+    }
+
     /// The kernel command line.
     pub fn append(mut self, cmdline: &str) -> Qemu {
         self.append = cmdline.into();
@@ -190,6 +196,14 @@ impl Qemu {
                 break status.code();
             }
             if start.elapsed() > self.timeout {
+                // SIGTERM first: QEMU then finishes its WAV header. SIGKILL if it lingers.
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;

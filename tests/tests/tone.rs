@@ -24,6 +24,7 @@ fn record_tone(machine: &str, controller: &str, codec: &str, hz: u32, seconds: u
         .append(&format!("audiovm.selftest=tone:{hz}:{seconds}"))
         .boot();
     boot.assert_logged(&format!("tone: {hz} Hz, -6 dBFS, {seconds} s at 48000 Hz"));
+    boot.assert_logged("played ");
     assert_eq!(boot.outcome, Outcome::Success, "{}", boot.serial);
     let wav = Wav::parse(&std::fs::read(&path).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -72,4 +73,42 @@ fn a_1_khz_tone_plays_through_ich9_and_a_duplex_codec_on_the_xenfv_machine_type(
 fn the_micro_codecs_speaker_pin_plays_too() {
     let wav = record_tone("q35", "ich9-intel-hda", "hda-micro", 523, 1);
     assert_clean_tone(&wav, 523, 1);
+}
+
+#[test]
+fn without_a_selftest_the_image_chimes_two_rising_notes_and_idles() {
+    let dir = std::env::temp_dir().join(format!("audiovm-chime-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("out.wav");
+    let boot = Qemu::new("q35", Artifact::Multiboot)
+        .deterministic_time()
+        .timeout(std::time::Duration::from_secs(6))
+        .device("intel-hda,id=hda")
+        .device("hda-output,bus=hda.0,audiodev=speaker")
+        .audiodev(&format!(
+            "wav,id=speaker,path={},out.frequency=48000",
+            path.display()
+        ))
+        .boot();
+    boot.assert_logged("idle: no Xen");
+    assert_eq!(
+        boot.outcome,
+        Outcome::Other(None),
+        "the image idles until stopped:\n{}",
+        boot.serial
+    );
+    let wav = Wav::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let left = wav.channel(0);
+    // 0.4 s played; QEMU drops what its DMA fetched ahead when the stream stops.
+    assert!(
+        left.len() >= 48000 * 35 / 100,
+        "chime too short: {} frames",
+        left.len()
+    );
+    let first = analyse_tone(&left[480..6720], 48000, 659.0);
+    let second = analyse_tone(&left[7680..16800], 48000, 880.0);
+    assert!((first.frequency - 659.0).abs() < 2.0, "{first:?}");
+    assert!((second.frequency - 880.0).abs() < 2.0, "{second:?}");
+    assert!((first.peak_dbfs + 12.04).abs() < 1.0, "{first:?}");
 }
