@@ -12,6 +12,9 @@ pub enum BootPath {
     Multiboot,
     /// The Xen PVH entry (`XEN_ELFNOTE_PHYS32_ENTRY`): a PVH domain, or QEMU's PVH loader.
     Pvh,
+    /// The Linux x86 boot protocol (`audiovm.bzimage`): qemu-xen's `kernel=` for an HVM
+    /// domain, QEMU's `-kernel`.
+    Linux,
 }
 
 /// One memory map entry.

@@ -44,6 +44,11 @@ pvh_entry:
     mov edi, 2                             /* BootPath::Pvh */
     mov esi, ebx                           /* hvm_start_info */
     mov eax, 0x336ec578
+    jmp 2f
+    .global linux_entry
+linux_entry:                               /* from the Linux boot-protocol setup (linux.rs) */
+    mov edi, 3                             /* BootPath::Linux; esi = the zero page */
+    xor eax, eax
 2:
     cli
     cld
@@ -141,10 +146,10 @@ extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
     console::init(log::LevelFilter::Info);
     idt::init();
     crate::apic::init();
-    let path = if path == 1 {
-        BootPath::Multiboot
-    } else {
-        BootPath::Pvh
+    let path = match path {
+        1 => BootPath::Multiboot,
+        2 => BootPath::Pvh,
+        _ => BootPath::Linux,
     };
     let mut info = BootInfo::empty(path);
     match path {
@@ -154,6 +159,7 @@ extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
         BootPath::Pvh if read_u32(u64::from(info_paddr)) == hvm_start_info::MAGIC_VALUE => {
             read_hvm_start_info(&mut info, info_paddr)
         }
+        BootPath::Linux => read_zero_page(&mut info, info_paddr),
         _ => log::warn!("boot: loader information missing or invalid (magic {magic:#x})"),
     }
     unsafe extern "Rust" {
@@ -238,5 +244,23 @@ fn read_hvm_start_info(info: &mut BootInfo, start: u32) {
                 kind: read_u32(entry + 16),
             });
         }
+    }
+}
+
+fn read_zero_page(info: &mut BootInfo, zero_page: u32) {
+    use crate::linux::*;
+    let zero_page = u64::from(zero_page);
+    let cmdline = u64::from(read_u32(zero_page + CMD_LINE_PTR));
+    if in_low_4g(cmdline, bootinfo::MAX_CMDLINE as u64) {
+        info.set_cmdline(c_string(cmdline));
+    }
+    let entries = u64::from(read_u8(zero_page + E820_ENTRIES)).min(E820_MAX);
+    for i in 0..entries {
+        let entry = zero_page + E820_TABLE + i * E820_ENTRY_SIZE;
+        info.push_region(MemoryRegion {
+            base: read_u64(entry),
+            len: read_u64(entry + 8),
+            kind: read_u32(entry + 16),
+        });
     }
 }

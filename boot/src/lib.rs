@@ -23,6 +23,8 @@ pub mod time;
 mod entry;
 #[cfg(target_os = "none")]
 mod idt;
+#[cfg(target_os = "none")]
+mod linux;
 
 pub use bootinfo::{BootInfo, BootPath};
 

@@ -12,6 +12,8 @@ pub enum Artifact {
     Multiboot,
     /// The same ELF with the Multiboot magic cleared: QEMU takes the Xen PVH note.
     Pvh,
+    /// The Linux x86 boot-protocol image (what Xen's HVM `kernel=` boots).
+    Linux,
 }
 
 /// How the image stopped.
@@ -51,6 +53,7 @@ pub fn artifact(artifact: Artifact) -> PathBuf {
     let var = match artifact {
         Artifact::Multiboot => "AUDIOVM_ELF",
         Artifact::Pvh => "AUDIOVM_PVH_ELF",
+        Artifact::Linux => "AUDIOVM_BZIMAGE",
     };
     if let Some(path) = std::env::var_os(var) {
         return PathBuf::from(path);
@@ -70,6 +73,7 @@ pub fn artifact(artifact: Artifact) -> PathBuf {
     let prefix = match artifact {
         Artifact::Multiboot => "image ELF: ",
         Artifact::Pvh => "image PVH-only ELF: ",
+        Artifact::Linux => "image Linux boot protocol: ",
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().find_map(|l| l.strip_prefix(prefix));

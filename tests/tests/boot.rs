@@ -13,11 +13,13 @@ const MACHINES: [&str; 2] = ["q35", "pc-i440fx-3.1"];
 /// Each entry with the machines whose loader takes it: QEMU disables PVH loading on
 /// pc-i440fx-3.1 (the option set of Xen's xenfv machine), so PVH boots on q35 and the
 /// current `pc`.
-const ENTRIES: [(Artifact, &str, &str); 4] = [
+const ENTRIES: [(Artifact, &str, &str); 6] = [
     (Artifact::Multiboot, "Multiboot", "q35"),
     (Artifact::Multiboot, "Multiboot", "pc-i440fx-3.1"),
     (Artifact::Pvh, "Pvh", "q35"),
     (Artifact::Pvh, "Pvh", "pc"),
+    (Artifact::Linux, "Linux", "q35"),
+    (Artifact::Linux, "Linux", "pc-i440fx-3.1"),
 ];
 
 #[test]
@@ -42,8 +44,8 @@ fn every_entry_boots_and_reports_no_controller() {
 }
 
 #[test]
-fn the_memory_map_reaches_the_image_through_both_entries() {
-    for artifact in [Artifact::Multiboot, Artifact::Pvh] {
+fn the_memory_map_reaches_the_image_through_every_entry() {
+    for artifact in [Artifact::Multiboot, Artifact::Pvh, Artifact::Linux] {
         let boot = Qemu::new("q35", artifact).boot();
         let line = boot
             .serial

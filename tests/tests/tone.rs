@@ -7,13 +7,24 @@ use e2e::wav::{Wav, analyse_tone};
 
 /// Plays `hz` for `seconds` through `controller` + `codec` on `machine`; returns the WAV.
 fn record_tone(machine: &str, controller: &str, codec: &str, hz: u32, seconds: u32) -> Wav {
+    record_tone_from(Artifact::Multiboot, machine, controller, codec, hz, seconds)
+}
+
+fn record_tone_from(
+    artifact: Artifact,
+    machine: &str,
+    controller: &str,
+    codec: &str,
+    hz: u32,
+    seconds: u32,
+) -> Wav {
     let dir = std::env::temp_dir().join(format!(
         "audiovm-tone-{}-{machine}-{controller}-{codec}-{hz}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("out.wav");
-    let boot = Qemu::new(machine, Artifact::Multiboot)
+    let boot = Qemu::new(machine, artifact)
         .deterministic_time()
         .device(&format!("{controller},id=hda"))
         .device(&format!("{codec},bus=hda.0,audiodev=speaker"))
@@ -67,6 +78,19 @@ fn a_440_hz_tone_is_recorded_bit_exact_through_intel_hda() {
 fn a_1_khz_tone_plays_through_ich9_and_a_duplex_codec_on_the_xenfv_machine_type() {
     let wav = record_tone("pc-i440fx-3.1", "ich9-intel-hda", "hda-duplex", 1000, 1);
     assert_clean_tone(&wav, 1000, 1);
+}
+
+#[test]
+fn the_linux_boot_protocol_image_plays_on_the_xenfv_machine_type() {
+    let wav = record_tone_from(
+        Artifact::Linux,
+        "pc-i440fx-3.1",
+        "ich9-intel-hda",
+        "hda-output",
+        440,
+        1,
+    );
+    assert_clean_tone(&wav, 440, 1);
 }
 
 #[test]

@@ -21,12 +21,16 @@ pub struct Artifacts {
     /// The same image with the Multiboot magic cleared, so that QEMU's `-kernel` takes the
     /// PVH note instead: how the tests exercise the PVH entry without Xen.
     pub pvh_elf: PathBuf,
+    /// A Linux x86 boot-protocol image (setup + the image's bytes), what Xen's HVM
+    /// `kernel=` boots on an unmodified dom0.
+    pub bzimage: PathBuf,
 }
 
 impl Artifacts {
     pub fn print(&self) {
         println!("image ELF: {}", self.elf.display());
         println!("image PVH-only ELF: {}", self.pvh_elf.display());
+        println!("image Linux boot protocol: {}", self.bzimage.display());
     }
 
     /// Tells the tests where the artifacts are.
@@ -55,7 +59,13 @@ pub fn build() -> Result<Artifacts, String> {
     std::fs::copy(&built, &elf).map_err(|e| format!("copy {}: {e}", built.display()))?;
     let pvh_elf = out.join("audiovm-pvh.elf");
     write_pvh_only(&elf, &pvh_elf)?;
-    Ok(Artifacts { elf, pvh_elf })
+    let bzimage = out.join("audiovm.bzimage");
+    crate::bzimage::write(&elf, &bzimage)?;
+    Ok(Artifacts {
+        elf,
+        pvh_elf,
+        bzimage,
+    })
 }
 
 /// Writes a copy of `elf` whose Multiboot header no loader will recognise.

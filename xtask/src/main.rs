@@ -5,6 +5,7 @@
 //! - `test`: every check and test in the project (what CI runs);
 //! - `bench`: the benchmarks, with their reports.
 
+mod bzimage;
 mod deps;
 mod fuzz;
 mod image;
