@@ -1,0 +1,6 @@
+//! A simulated Xen host for the backend's tests: the pieces of Xen and the toolstack a vsnd
+//! backend talks to, in memory, with the checks the real ones make.
+//!
+//! - [`xenstore`]: the store with per-domain permissions, watches and transactions.
+
+pub mod xenstore;
