@@ -1,6 +1,10 @@
 //! A simulated Xen host for the backend's tests: the pieces of Xen and the toolstack a vsnd
 //! backend talks to, in memory, with the checks the real ones make.
 //!
-//! - [`xenstore`]: the store with per-domain permissions, watches and transactions.
+//! - [`xenstore`]: the store with per-domain permissions, watches and transactions;
+//! - [`grant`]: grant tables with read-only/read-write grants and mapping checks;
+//! - [`evtchn`]: event channels between domains.
 
+pub mod evtchn;
+pub mod grant;
 pub mod xenstore;
