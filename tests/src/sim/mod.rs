@@ -3,8 +3,10 @@
 //!
 //! - [`xenstore`]: the store with per-domain permissions, watches and transactions;
 //! - [`grant`]: grant tables with read-only/read-write grants and mapping checks;
-//! - [`evtchn`]: event channels between domains.
+//! - [`evtchn`]: event channels between domains;
+//! - [`toolstack`]: vsnd devices created and removed as libxl does.
 
 pub mod evtchn;
 pub mod grant;
+pub mod toolstack;
 pub mod xenstore;

@@ -95,8 +95,8 @@ impl Tree {
         if write { entry.write } else { entry.read }
     }
 
-    /// Writes `value`, creating missing parents owned by `domid` with their parent's
-    /// permissions, as xenstored does.
+    /// Writes `value`, creating missing parents with their parent's permissions (owned by
+    /// `domid` when it is unprivileged), as xenstored does.
     fn write(
         &mut self,
         domid: DomId,
@@ -126,12 +126,16 @@ impl Tree {
         if !self.can(domid, parent, true) {
             return Err(XsError::Denied);
         }
+        // New nodes inherit their parent's permissions; an unprivileged creator owns them.
         let inherited = &self.nodes[parent].perms;
-        let mut perms = vec![Perm {
-            domid,
-            ..inherited[0]
-        }];
-        perms.extend(inherited[1..].iter().filter(|p| p.domid != domid));
+        let mut perms = inherited.clone();
+        if domid != 0 {
+            perms = vec![Perm {
+                domid,
+                ..inherited[0]
+            }];
+            perms.extend(inherited[1..].iter().filter(|p| p.domid != domid));
+        }
         self.nodes.insert(
             path.into(),
             Node {
