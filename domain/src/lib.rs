@@ -1,8 +1,7 @@
 //! The vsnd backend: serves Xen sndif frontends from an audio device.
 //!
-//! Platform-free: generic over the `xen-ring` traits and the `audio-hal` traits.
+//! Platform-free: generic over the `xen-ring` traits and the `audio-hal` traits. Not written
+//! yet (issue #5); its test host is ready in `tests/src/sim`.
 
 #![no_std]
 #![forbid(unsafe_code)]
-
-pub mod dsp;
