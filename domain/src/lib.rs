@@ -1,7 +1,12 @@
 //! The vsnd backend: serves Xen sndif frontends from an audio device.
 //!
-//! Platform-free: generic over the `xen-ring` traits and the `audio-hal` traits. Not written
-//! yet (issue #5); its test host is ready in `tests/src/sim`.
+//! Platform-free: generic over the `xen-ring` traits and the `audio-hal` traits, tested
+//! against the simulated Xen host in `tests/src/sim`. So far: the xenbus handshake
+//! ([`xenbus`]); the stream protocol, mixer and capture routing are issue #5's next steps.
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod xenbus;
