@@ -2,11 +2,13 @@
 //!
 //! Platform-free: generic over the `xen-ring` traits and the `audio-hal` traits, tested
 //! against the simulated Xen host in `tests/src/sim`. So far: the xenbus handshake
-//! ([`xenbus`]); the stream protocol, mixer and capture routing are issue #5's next steps.
+//! ([`xenbus`]) and the per-stream transport ([`connection`]); the request protocol, mixer
+//! and capture routing are issue #5's next steps.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod connection;
 pub mod xenbus;

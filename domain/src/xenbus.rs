@@ -17,9 +17,12 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use xen_ring::grant::DomId;
+use xen_ring::evtchn::EventChannels;
+use xen_ring::grant::{DomId, GrantTable};
 use xen_ring::xenbus::XenbusState;
 use xen_ring::xs::{NO_TRANSACTION, Xenstore, XsError};
+
+use crate::connection::Connection;
 
 /// The token of our one watch on `backend/vsnd` (it also covers frontend state watches,
 /// which carry their own token).
@@ -44,10 +47,14 @@ pub struct Device {
 }
 
 /// The xenbus side of the vsnd backend.
-pub struct Backend<X> {
+pub struct Backend<X, G: GrantTable, E> {
     xs: X,
+    grants: G,
+    evtchn: E,
     root: String,
     devices: BTreeMap<(DomId, u32), Device>,
+    /// The transport of every connected device.
+    connections: BTreeMap<(DomId, u32), Connection<G::Page>>,
     /// Devices refused at probe, left alone until their directory goes away (re-probing
     /// would rewrite their state, fire our own watch, and spin).
     refused: BTreeSet<(DomId, u32)>,
@@ -83,17 +90,31 @@ fn numbered_children<X: Xenstore>(xs: &mut X, path: &str) -> Vec<u32> {
     out
 }
 
-impl<X: Xenstore> Backend<X> {
+impl<X: Xenstore, G: GrantTable, E: EventChannels> Backend<X, G, E> {
     /// Starts watching `backend/vsnd` under our domain.
-    pub fn start(mut xs: X) -> Result<Self, XsError> {
+    pub fn start(mut xs: X, grants: G, evtchn: E) -> Result<Self, XsError> {
         let root = format!("/local/domain/{}/backend/vsnd", xs.domid());
         xs.watch(&root, BACKEND_TOKEN)?;
         Ok(Backend {
             xs,
+            grants,
+            evtchn,
             root,
             devices: BTreeMap::new(),
+            connections: BTreeMap::new(),
             refused: BTreeSet::new(),
         })
+    }
+
+    /// The connected transport of a device, if it is connected.
+    pub fn connection(&self, frontend_id: DomId, devid: u32) -> Option<&Connection<G::Page>> {
+        self.connections.get(&(frontend_id, devid))
+    }
+
+    fn disconnect(&mut self, key: (DomId, u32)) {
+        if let Some(mut connection) = self.connections.remove(&key) {
+            connection.disconnect(&mut self.grants, &mut self.evtchn);
+        }
     }
 
     /// The devices being served.
@@ -225,6 +246,7 @@ impl<X: Xenstore> Backend<X> {
         }
         let removing = self.devices.get(&key).is_some_and(|d| d.removing);
         if removing {
+            self.disconnect(key);
             if device.state != XenbusState::Closed {
                 self.set_state(key, XenbusState::Closing);
                 self.set_state(key, XenbusState::Closed);
@@ -249,12 +271,39 @@ impl<X: Xenstore> Backend<X> {
         }
         match (device.state, frontend) {
             (XenbusState::Initialising, _) => self.set_state(key, XenbusState::InitWait),
-            // The frontend went away (driver unload, suspend, reboot): close and be ready again.
+            // The frontend published its rings: map them, bind the channels, connect.
+            (XenbusState::InitWait, XenbusState::Initialised) => {
+                match Connection::connect(
+                    &mut self.xs,
+                    &mut self.grants,
+                    &mut self.evtchn,
+                    frontend_id,
+                    &device.frontend_path,
+                ) {
+                    Ok(connection) => {
+                        log::info!(
+                            "vsnd {frontend_id}/{devid}: {} streams connected",
+                            connection.streams.len()
+                        );
+                        self.connections.insert(key, connection);
+                        self.set_state(key, XenbusState::Connected);
+                    }
+                    Err(e) => {
+                        log::warn!("vsnd {frontend_id}/{devid}: cannot connect: {e:?}");
+                        self.set_state(key, XenbusState::Closing);
+                    }
+                }
+            }
+            // The frontend went away (driver unload, suspend, reboot, or our Closing after a
+            // failed connect): release everything and be ready again.
             (
-                XenbusState::InitWait | XenbusState::Connected,
+                XenbusState::InitWait | XenbusState::Connected | XenbusState::Closing,
                 XenbusState::Closing | XenbusState::Closed,
             ) => {
-                self.set_state(key, XenbusState::Closing);
+                self.disconnect(key);
+                if device.state != XenbusState::Closing {
+                    self.set_state(key, XenbusState::Closing);
+                }
                 self.set_state(key, XenbusState::Closed);
                 self.set_state(key, XenbusState::InitWait);
             }

@@ -1,9 +1,30 @@
 //! The backend's xenbus handshake against the simulated host and libxl's device layout.
 
+use e2e::sim::evtchn::{Endpoint, EvtchnHost};
+use e2e::sim::frontend::{self, as_linux};
+use e2e::sim::grant::{DomainGrants, GrantHost};
 use e2e::sim::toolstack::{CardConfig, VsndDevice, begin_remove_vsnd, create_vsnd};
-use e2e::sim::xenstore::XenstoreHost;
+use e2e::sim::xenstore::{Connection, XenstoreHost};
 use vsnd_backend::xenbus::Backend;
 use xen_ring::xs::Xenstore;
+
+/// The simulated host a backend test runs in.
+struct Host {
+    xs: XenstoreHost,
+    grants: GrantHost,
+    evtchn: EvtchnHost,
+}
+
+impl Host {
+    fn backend(&self) -> Backend<Connection, DomainGrants, Endpoint> {
+        Backend::start(
+            self.xs.connect(BACKEND),
+            self.grants.table(BACKEND),
+            self.evtchn.endpoint(BACKEND),
+        )
+        .unwrap()
+    }
+}
 
 const BACKEND: u16 = 3;
 
@@ -16,9 +37,9 @@ fn device(frontend: u16, devid: u32) -> VsndDevice {
 }
 
 /// The host with our domain's `backend` directory, as dom0 sets it up for a driver domain.
-fn host() -> XenstoreHost {
-    let host = XenstoreHost::new();
-    host.connect(0)
+fn sim() -> Host {
+    let xs = XenstoreHost::new();
+    xs.connect(0)
         .write(0, "/local/domain/3/backend", b"")
         .unwrap();
     let ours = [xen_ring::xs::Perm {
@@ -26,10 +47,14 @@ fn host() -> XenstoreHost {
         read: false,
         write: false,
     }];
-    host.connect(0)
+    xs.connect(0)
         .set_perms(0, "/local/domain/3/backend", &ours)
         .unwrap();
-    host
+    Host {
+        xs,
+        grants: GrantHost::new(),
+        evtchn: EvtchnHost::new(),
+    }
 }
 
 fn state(host: &XenstoreHost, path: &str) -> Option<String> {
@@ -38,18 +63,19 @@ fn state(host: &XenstoreHost, path: &str) -> Option<String> {
 
 #[test]
 fn devices_reach_initwait_on_the_first_poll_whenever_they_appear() {
-    let host = host();
-    create_vsnd(&host, &device(5, 0), &CardConfig::typical()).unwrap();
-    let mut backend = Backend::start(host.connect(BACKEND)).unwrap();
+    let sim = sim();
+    let host = &sim.xs;
+    create_vsnd(host, &device(5, 0), &CardConfig::typical()).unwrap();
+    let mut backend = sim.backend();
     backend.poll();
     assert_eq!(
-        state(&host, &device(5, 0).backend_path()).as_deref(),
+        state(host, &device(5, 0).backend_path()).as_deref(),
         Some("2")
     );
-    create_vsnd(&host, &device(7, 1), &CardConfig::typical()).unwrap();
+    create_vsnd(host, &device(7, 1), &CardConfig::typical()).unwrap();
     backend.poll();
     assert_eq!(
-        state(&host, &device(7, 1).backend_path()).as_deref(),
+        state(host, &device(7, 1).backend_path()).as_deref(),
         Some("2")
     );
     assert_eq!(backend.devices().count(), 2);
@@ -57,9 +83,10 @@ fn devices_reach_initwait_on_the_first_poll_whenever_they_appear() {
 
 #[test]
 fn a_device_whose_frontend_path_names_another_guest_is_refused() {
-    let host = host();
+    let sim = sim();
+    let host = &sim.xs;
     let d = device(5, 0);
-    create_vsnd(&host, &d, &CardConfig::typical()).unwrap();
+    create_vsnd(host, &d, &CardConfig::typical()).unwrap();
     host.connect(0)
         .write(
             0,
@@ -67,9 +94,9 @@ fn a_device_whose_frontend_path_names_another_guest_is_refused() {
             b"/local/domain/6/device/vsnd/0",
         )
         .unwrap();
-    let mut backend = Backend::start(host.connect(BACKEND)).unwrap();
+    let mut backend = sim.backend();
     backend.poll();
-    assert_eq!(state(&host, &d.backend_path()).as_deref(), Some("6"));
+    assert_eq!(state(host, &d.backend_path()).as_deref(), Some("6"));
     assert_eq!(backend.devices().count(), 0);
     // Refusing once is enough: a later scan must not rewrite the refused device's state, or
     // every write would fire our own watch again and the backend would spin.
@@ -85,10 +112,11 @@ fn a_device_whose_frontend_path_names_another_guest_is_refused() {
 
 #[test]
 fn a_closing_frontend_finds_the_backend_ready_again() {
-    let host = host();
+    let sim = sim();
+    let host = &sim.xs;
     let d = device(5, 0);
-    create_vsnd(&host, &d, &CardConfig::typical()).unwrap();
-    let mut backend = Backend::start(host.connect(BACKEND)).unwrap();
+    create_vsnd(host, &d, &CardConfig::typical()).unwrap();
+    let mut backend = sim.backend();
     backend.poll();
     let mut guest = host.connect(5);
     guest
@@ -96,7 +124,7 @@ fn a_closing_frontend_finds_the_backend_ready_again() {
         .unwrap();
     backend.poll();
     assert_eq!(
-        state(&host, &d.backend_path()).as_deref(),
+        state(host, &d.backend_path()).as_deref(),
         Some("2"),
         "Closing -> Closed -> InitWait"
     );
@@ -105,19 +133,20 @@ fn a_closing_frontend_finds_the_backend_ready_again() {
 
 #[test]
 fn a_removed_device_is_closed_and_its_directory_removed_once_the_frontend_closed() {
-    let host = host();
+    let sim = sim();
+    let host = &sim.xs;
     let d = device(5, 0);
-    create_vsnd(&host, &d, &CardConfig::typical()).unwrap();
-    let mut backend = Backend::start(host.connect(BACKEND)).unwrap();
+    create_vsnd(host, &d, &CardConfig::typical()).unwrap();
+    let mut backend = sim.backend();
     backend.poll();
     let mut guest = host.connect(5);
     guest
         .write(0, &format!("{}/state", d.frontend_path()), b"3")
         .unwrap();
     backend.poll();
-    begin_remove_vsnd(&host, &d).unwrap();
+    begin_remove_vsnd(host, &d).unwrap();
     backend.poll();
-    assert_eq!(state(&host, &d.backend_path()).as_deref(), Some("6"));
+    assert_eq!(state(host, &d.backend_path()).as_deref(), Some("6"));
     assert!(
         host.exists(&d.backend_path()),
         "kept while the frontend is still up"
@@ -135,10 +164,11 @@ fn a_removed_device_is_closed_and_its_directory_removed_once_the_frontend_closed
 
 #[test]
 fn garbage_in_the_guests_tree_changes_nothing_and_panics_nowhere() {
-    let host = host();
+    let sim = sim();
+    let host = &sim.xs;
     let d = device(5, 0);
-    create_vsnd(&host, &d, &CardConfig::typical()).unwrap();
-    let mut backend = Backend::start(host.connect(BACKEND)).unwrap();
+    create_vsnd(host, &d, &CardConfig::typical()).unwrap();
+    let mut backend = sim.backend();
     backend.poll();
     let mut guest = host.connect(5);
     for garbage in ["banana", "", "99", "-1", "4294967296", "3\n3"] {
@@ -151,7 +181,7 @@ fn garbage_in_the_guests_tree_changes_nothing_and_panics_nowhere() {
             .unwrap();
         backend.poll();
         assert_eq!(
-            state(&host, &d.backend_path()).as_deref(),
+            state(host, &d.backend_path()).as_deref(),
             Some("2"),
             "after state {garbage:?}"
         );
@@ -162,4 +192,83 @@ fn garbage_in_the_guests_tree_changes_nothing_and_panics_nowhere() {
             .write(0, "/local/domain/3/backend/vsnd/5/9/state", b"1")
             .is_err()
     );
+}
+
+#[test]
+fn an_initialised_frontend_gets_every_stream_mapped_bound_and_connected() {
+    let sim = sim();
+    let d = device(5, 0);
+    create_vsnd(&sim.xs, &d, &CardConfig::typical()).unwrap();
+    let mut backend = sim.backend();
+    backend.poll();
+    let front = frontend::connect(&sim.xs, &sim.grants, &sim.evtchn, &d, &as_linux).unwrap();
+    assert_eq!(front.streams.len(), 2);
+    backend.poll();
+    assert_eq!(state(&sim.xs, &d.backend_path()).as_deref(), Some("4"));
+    let connection = backend.connection(5, 0).expect("connected");
+    let names: Vec<&str> = connection.streams.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["0/0", "0/1"]);
+    assert_eq!(sim.grants.mapped_count(5), 4, "two pages per stream");
+    // The channels really connect the two ends.
+    let mut guest_ports = sim.evtchn.endpoint(5);
+    let mut backend_ports = sim.evtchn.endpoint(BACKEND);
+    xen_ring::evtchn::EventChannels::notify(&mut backend_ports, connection.streams[1].event_port)
+        .unwrap();
+    assert!(guest_ports.take(front.streams[1].event_port));
+    // The guest goes away: everything is released before we are ready again.
+    sim.xs
+        .connect(5)
+        .write(0, &format!("{}/state", d.frontend_path()), b"5")
+        .unwrap();
+    backend.poll();
+    assert_eq!(state(&sim.xs, &d.backend_path()).as_deref(), Some("2"));
+    assert!(backend.connection(5, 0).is_none());
+    assert_eq!(sim.grants.mapped_count(5), 0, "nothing stays mapped");
+}
+
+#[test]
+fn a_frontend_with_missing_or_bad_keys_is_not_connected_and_nothing_leaks() {
+    let cases: [(&str, frontend::KeyEdit); 3] = [
+        ("missing evt-ring-ref", &|s, k, v| {
+            if s == "0/1" && k == "evt-ring-ref" {
+                None
+            } else {
+                Some(v)
+            }
+        }),
+        ("garbage ring-ref", &|s, k, v| {
+            if s == "0/1" && k == "ring-ref" {
+                Some("12abc".into())
+            } else {
+                Some(v)
+            }
+        }),
+        ("port not ours", &|s, k, v| {
+            if s == "0/1" && k == "event-channel" {
+                Some("999".into())
+            } else {
+                Some(v)
+            }
+        }),
+    ];
+    for (what, edit) in cases {
+        let sim = sim();
+        let d = device(5, 0);
+        create_vsnd(&sim.xs, &d, &CardConfig::typical()).unwrap();
+        let mut backend = sim.backend();
+        backend.poll();
+        frontend::connect(&sim.xs, &sim.grants, &sim.evtchn, &d, edit).unwrap();
+        backend.poll();
+        assert_eq!(
+            state(&sim.xs, &d.backend_path()).as_deref(),
+            Some("5"),
+            "{what}: Closing"
+        );
+        assert!(backend.connection(5, 0).is_none(), "{what}");
+        assert_eq!(
+            sim.grants.mapped_count(5),
+            0,
+            "{what}: the first stream's pages were unmapped again"
+        );
+    }
 }

@@ -4,9 +4,11 @@
 //! - [`xenstore`]: the store with per-domain permissions, watches and transactions;
 //! - [`grant`]: grant tables with read-only/read-write grants and mapping checks;
 //! - [`evtchn`]: event channels between domains;
-//! - [`toolstack`]: vsnd devices created and removed as libxl does.
+//! - [`toolstack`]: vsnd devices created and removed as libxl does;
+//! - [`frontend`]: the Linux xen-snd-front model.
 
 pub mod evtchn;
+pub mod frontend;
 pub mod grant;
 pub mod toolstack;
 pub mod xenstore;

@@ -1,0 +1,186 @@
+//! A connected frontend: for every stream it published, the request ring and event page
+//! mapped and both event channels bound (pv-sound.md §1.2, §2.3).
+//!
+//! Linux publishes `ring-ref`, `event-channel`, `evt-ring-ref` and `evt-event-channel` for
+//! each stream `<device>/<stream>` (devices and streams numbered from 0, at most 8 each) in
+//! one transaction before going Initialised. Every value is guest-written: parsed strictly,
+//! and a mapping or binding that fails undoes everything done so far.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use xen_ring::evtchn::{EventChannels, EvtchnError, Port};
+use xen_ring::grant::{Access, DomId, GrantError, GrantTable};
+use xen_ring::shmem::SharedMem;
+use xen_ring::sndif::{
+    EventPage, SndifBackRing, XENSND_FIELD_EVT_CHNL, XENSND_FIELD_EVT_EVT_CHNL,
+    XENSND_FIELD_EVT_RING_REF, XENSND_FIELD_RING_REF,
+};
+use xen_ring::xs::{NO_TRANSACTION, Xenstore};
+
+/// Linux's limits: `SNDRV_PCM_DEVICES` devices, `VSND_MAX_STREAM` streams each.
+const MAX_DEVICES: u32 = 8;
+const MAX_STREAMS: u32 = 8;
+
+/// Why a frontend could not be connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// No stream at all was published.
+    NoStreams,
+    /// A transport key is missing or not a decimal number.
+    BadKey(String),
+    /// A page could not be mapped.
+    Grant(GrantError),
+    /// An event channel could not be bound.
+    Evtchn(EvtchnError),
+}
+
+/// One stream's transport.
+pub struct StreamChannel<P> {
+    /// `<device>/<stream>` in the frontend's tree.
+    pub name: String,
+    pub ring: SndifBackRing<P>,
+    pub events: EventPage<P>,
+    pub request_port: Port,
+    pub event_port: Port,
+}
+
+/// Every stream of one frontend device.
+pub struct Connection<P> {
+    pub streams: Vec<StreamChannel<P>>,
+}
+
+fn read_u32<X: Xenstore>(xs: &mut X, path: &str) -> Result<u32, ConnectError> {
+    let mut buf = [0u8; 16];
+    let bad = || ConnectError::BadKey(String::from(path));
+    let len = xs.read(NO_TRANSACTION, path, &mut buf).map_err(|_| bad())?;
+    let text = core::str::from_utf8(&buf[..len]).map_err(|_| bad())?;
+    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    text.parse().map_err(|_| bad())
+}
+
+fn exists<X: Xenstore>(xs: &mut X, path: &str) -> bool {
+    let mut buf = [0u8; 16];
+    !matches!(
+        xs.read(NO_TRANSACTION, path, &mut buf),
+        Err(xen_ring::xs::XsError::NotFound)
+    )
+}
+
+impl<P: SharedMem> Connection<P> {
+    /// Maps and binds every stream the frontend at `frontend_path` (domain `frontend_id`)
+    /// published. On error nothing stays mapped or bound.
+    pub fn connect<X, G, E>(
+        xs: &mut X,
+        grants: &mut G,
+        evtchn: &mut E,
+        frontend_id: DomId,
+        frontend_path: &str,
+    ) -> Result<Connection<P>, ConnectError>
+    where
+        X: Xenstore,
+        G: GrantTable<Page = P>,
+        E: EventChannels,
+    {
+        let mut connection = Connection {
+            streams: Vec::new(),
+        };
+        let result = connection.connect_streams(xs, grants, evtchn, frontend_id, frontend_path);
+        match result {
+            Ok(()) if connection.streams.is_empty() => Err(ConnectError::NoStreams),
+            Ok(()) => Ok(connection),
+            Err(e) => {
+                connection.disconnect(grants, evtchn);
+                Err(e)
+            }
+        }
+    }
+
+    fn connect_streams<X, G, E>(
+        &mut self,
+        xs: &mut X,
+        grants: &mut G,
+        evtchn: &mut E,
+        frontend_id: DomId,
+        frontend_path: &str,
+    ) -> Result<(), ConnectError>
+    where
+        X: Xenstore,
+        G: GrantTable<Page = P>,
+        E: EventChannels,
+    {
+        for device in 0..MAX_DEVICES {
+            if !exists(xs, &format!("{frontend_path}/{device}")) {
+                break;
+            }
+            for stream in 0..MAX_STREAMS {
+                let dir = format!("{frontend_path}/{device}/{stream}");
+                if !exists(xs, &dir) {
+                    break;
+                }
+                let ring_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_RING_REF}"))?;
+                let request_channel = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_CHNL}"))?;
+                let evt_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_RING_REF}"))?;
+                let evt_channel = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_EVT_CHNL}"))?;
+                let ring_page = grants
+                    .map(frontend_id, ring_ref, Access::ReadWrite)
+                    .map_err(ConnectError::Grant)?;
+                let event_page = match grants.map(frontend_id, evt_ref, Access::ReadWrite) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = grants.unmap(ring_page);
+                        return Err(ConnectError::Grant(e));
+                    }
+                };
+                let ports = evtchn
+                    .bind_interdomain(frontend_id, request_channel)
+                    .and_then(
+                        |request| match evtchn.bind_interdomain(frontend_id, evt_channel) {
+                            Ok(event) => Ok((request, event)),
+                            Err(e) => {
+                                let _ = evtchn.close(request);
+                                Err(e)
+                            }
+                        },
+                    );
+                let (request_port, event_port) = match ports {
+                    Ok(ports) => ports,
+                    Err(e) => {
+                        let _ = grants.unmap(ring_page);
+                        let _ = grants.unmap(event_page);
+                        return Err(ConnectError::Evtchn(e));
+                    }
+                };
+                self.streams.push(StreamChannel {
+                    name: format!("{device}/{stream}"),
+                    ring: SndifBackRing::attach(ring_page),
+                    events: EventPage::attach(event_page),
+                    request_port,
+                    event_port,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the ports and unmaps the pages, as on CLOSE of the whole device: the guest
+    /// frees its grants right after it sees us leave Connected.
+    pub fn disconnect<G, E>(&mut self, grants: &mut G, evtchn: &mut E)
+    where
+        G: GrantTable<Page = P>,
+        E: EventChannels,
+    {
+        for stream in self.streams.drain(..) {
+            let _ = evtchn.close(stream.request_port);
+            let _ = evtchn.close(stream.event_port);
+            for page in [stream.ring.into_inner(), stream.events.into_inner()] {
+                if let Err(e) = grants.unmap(page) {
+                    log::warn!("vsnd: stream {}: unmap failed: {e}", stream.name);
+                }
+            }
+        }
+    }
+}
