@@ -11,4 +11,5 @@
 extern crate alloc;
 
 pub mod connection;
+pub mod dsp;
 pub mod xenbus;
