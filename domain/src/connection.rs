@@ -15,9 +15,12 @@ use xen_ring::grant::{Access, DomId, GrantError, GrantTable};
 use xen_ring::shmem::SharedMem;
 use xen_ring::sndif::{
     EventPage, SndifBackRing, XENSND_FIELD_EVT_CHNL, XENSND_FIELD_EVT_EVT_CHNL,
-    XENSND_FIELD_EVT_RING_REF, XENSND_FIELD_RING_REF,
+    XENSND_FIELD_EVT_RING_REF, XENSND_FIELD_RING_REF, XENSND_FIELD_TYPE,
 };
 use xen_ring::xs::{NO_TRANSACTION, Xenstore};
+
+use crate::policy::EventIds;
+use crate::stream::{Kind, StreamState};
 
 /// Linux's limits: `SNDRV_PCM_DEVICES` devices, `VSND_MAX_STREAM` streams each.
 const MAX_DEVICES: u32 = 8;
@@ -34,6 +37,8 @@ pub enum ConnectError {
     Grant(GrantError),
     /// An event channel could not be bound.
     Evtchn(EvtchnError),
+    /// A stream's `type` is neither "p" nor "c".
+    BadType(String),
 }
 
 /// One stream's transport.
@@ -44,6 +49,8 @@ pub struct StreamChannel<P> {
     pub events: EventPage<P>,
     pub request_port: Port,
     pub event_port: Port,
+    /// The sndif protocol state (open buffer, pipeline, position).
+    pub state: StreamState<P>,
 }
 
 /// Every stream of one frontend device.
@@ -60,6 +67,19 @@ fn read_u32<X: Xenstore>(xs: &mut X, path: &str) -> Result<u32, ConnectError> {
         return Err(bad());
     }
     text.parse().map_err(|_| bad())
+}
+
+/// A stream's `type`: "p" or "c", case-insensitive as Linux reads it.
+fn read_kind<X: Xenstore>(xs: &mut X, path: &str) -> Result<Kind, ConnectError> {
+    let mut buf = [0u8; 4];
+    let len = xs
+        .read(NO_TRANSACTION, path, &mut buf)
+        .map_err(|_| ConnectError::BadType(String::from(path)))?;
+    match &buf[..len] {
+        b"p" | b"P" => Ok(Kind::Playback),
+        b"c" | b"C" => Ok(Kind::Capture),
+        _ => Err(ConnectError::BadType(String::from(path))),
+    }
 }
 
 fn exists<X: Xenstore>(xs: &mut X, path: &str) -> bool {
@@ -79,6 +99,7 @@ impl<P: SharedMem> Connection<P> {
         evtchn: &mut E,
         frontend_id: DomId,
         frontend_path: &str,
+        event_ids: EventIds,
     ) -> Result<Connection<P>, ConnectError>
     where
         X: Xenstore,
@@ -88,7 +109,8 @@ impl<P: SharedMem> Connection<P> {
         let mut connection = Connection {
             streams: Vec::new(),
         };
-        let result = connection.connect_streams(xs, grants, evtchn, frontend_id, frontend_path);
+        let result =
+            connection.connect_streams(xs, grants, evtchn, frontend_id, frontend_path, event_ids);
         match result {
             Ok(()) if connection.streams.is_empty() => Err(ConnectError::NoStreams),
             Ok(()) => Ok(connection),
@@ -106,6 +128,7 @@ impl<P: SharedMem> Connection<P> {
         evtchn: &mut E,
         frontend_id: DomId,
         frontend_path: &str,
+        event_ids: EventIds,
     ) -> Result<(), ConnectError>
     where
         X: Xenstore,
@@ -121,6 +144,7 @@ impl<P: SharedMem> Connection<P> {
                 if !exists(xs, &dir) {
                     break;
                 }
+                let kind = read_kind(xs, &format!("{dir}/{XENSND_FIELD_TYPE}"))?;
                 let ring_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_RING_REF}"))?;
                 let request_channel = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_CHNL}"))?;
                 let evt_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_RING_REF}"))?;
@@ -160,6 +184,7 @@ impl<P: SharedMem> Connection<P> {
                     events: EventPage::attach(event_page),
                     request_port,
                     event_port,
+                    state: StreamState::new(kind, event_ids),
                 });
             }
         }
@@ -173,7 +198,8 @@ impl<P: SharedMem> Connection<P> {
         G: GrantTable<Page = P>,
         E: EventChannels,
     {
-        for stream in self.streams.drain(..) {
+        for mut stream in self.streams.drain(..) {
+            stream.state.close(grants);
             let _ = evtchn.close(stream.request_port);
             let _ = evtchn.close(stream.event_port);
             for page in [stream.ring.into_inner(), stream.events.into_inner()] {

@@ -10,6 +10,14 @@
 
 extern crate alloc;
 
+pub mod capture;
 pub mod connection;
 pub mod dsp;
+pub mod hw_params;
+pub mod mixer;
+pub mod playback;
+pub mod policy;
+mod serve;
+pub mod stream;
+pub mod volume;
 pub mod xenbus;

@@ -22,7 +22,11 @@ use xen_ring::grant::{DomId, GrantTable};
 use xen_ring::xenbus::XenbusState;
 use xen_ring::xs::{NO_TRANSACTION, Xenstore, XsError};
 
+use audio_hal::{AudioDevice, Direction};
+
 use crate::connection::Connection;
+use crate::mixer::{Mixer, Recorder, choose_params};
+use crate::policy::Config;
 
 /// The token of our one watch on `backend/vsnd` (it also covers frontend state watches,
 /// which carry their own token).
@@ -46,18 +50,25 @@ pub struct Device {
     pub removing: bool,
 }
 
-/// The xenbus side of the vsnd backend.
-pub struct Backend<X, G: GrantTable, E> {
+/// The vsnd backend: every guest's devices, and the sound card they share.
+pub struct Backend<X, G: GrantTable, E, D: AudioDevice> {
     xs: X,
-    grants: G,
-    evtchn: E,
+    pub(crate) grants: G,
+    pub(crate) evtchn: E,
+    pub(crate) device: D,
+    pub(crate) config: Config,
+    /// The card's playback and capture sides (None: the card cannot do that direction).
+    pub(crate) mixer: Option<Mixer>,
+    pub(crate) recorder: Option<Recorder>,
     root: String,
     devices: BTreeMap<(DomId, u32), Device>,
     /// The transport of every connected device.
-    connections: BTreeMap<(DomId, u32), Connection<G::Page>>,
+    pub(crate) connections: BTreeMap<(DomId, u32), Connection<G::Page>>,
     /// Devices refused at probe, left alone until their directory goes away (re-probing
     /// would rewrite their state, fire our own watch, and spin).
     refused: BTreeSet<(DomId, u32)>,
+    /// Connected devices that broke the protocol, to be closed at the next poll.
+    pub(crate) failed: BTreeSet<(DomId, u32)>,
 }
 
 fn read_string<X: Xenstore>(xs: &mut X, path: &str) -> Result<String, XsError> {
@@ -90,20 +101,42 @@ fn numbered_children<X: Xenstore>(xs: &mut X, path: &str) -> Vec<u32> {
     out
 }
 
-impl<X: Xenstore, G: GrantTable, E: EventChannels> Backend<X, G, E> {
-    /// Starts watching `backend/vsnd` under our domain.
-    pub fn start(mut xs: X, grants: G, evtchn: E) -> Result<Self, XsError> {
+impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G, E, D> {
+    /// Prepares the card and starts watching `backend/vsnd` under our domain.
+    pub fn start(
+        mut xs: X,
+        grants: G,
+        evtchn: E,
+        mut device: D,
+        config: Config,
+    ) -> Result<Self, XsError> {
+        let mixer = prepare(&mut device, Direction::Playback, |stream, params, caps| {
+            Mixer::new(stream, params, caps)
+        });
+        let recorder = prepare(&mut device, Direction::Capture, |stream, params, caps| {
+            Recorder::new(stream, params, caps)
+        });
         let root = format!("/local/domain/{}/backend/vsnd", xs.domid());
         xs.watch(&root, BACKEND_TOKEN)?;
         Ok(Backend {
             xs,
             grants,
             evtchn,
+            device,
+            config,
+            mixer,
+            recorder,
             root,
             devices: BTreeMap::new(),
             connections: BTreeMap::new(),
             refused: BTreeSet::new(),
+            failed: BTreeSet::new(),
         })
+    }
+
+    /// The card.
+    pub fn device(&mut self) -> &mut D {
+        &mut self.device
     }
 
     /// The connected transport of a device, if it is connected.
@@ -122,10 +155,17 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels> Backend<X, G, E> {
         self.devices.values()
     }
 
-    /// Handles every watch event that arrived; call after each xenstore notification.
+    /// Handles every watch event that arrived, and closes devices whose guest broke the
+    /// protocol; call after each xenstore notification.
     pub fn poll(&mut self) {
         let mut fired = false;
         self.xs.take_watch_events(&mut |_, _| fired = true);
+        for key in core::mem::take(&mut self.failed) {
+            if self.connections.contains_key(&key) {
+                self.disconnect(key);
+                self.set_state(key, XenbusState::Closing);
+            }
+        }
         if fired {
             self.scan();
         }
@@ -279,6 +319,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels> Backend<X, G, E> {
                     &mut self.evtchn,
                     frontend_id,
                     &device.frontend_path,
+                    self.config.guest(frontend_id).event_ids,
                 ) {
                     Ok(connection) => {
                         log::info!(
@@ -308,6 +349,39 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels> Backend<X, G, E> {
                 self.set_state(key, XenbusState::InitWait);
             }
             _ => {}
+        }
+    }
+}
+
+/// Sets up one direction of the card, if it has it.
+fn prepare<D: AudioDevice, T>(
+    device: &mut D,
+    direction: Direction,
+    make: impl FnOnce(
+        &mut D::Stream,
+        audio_hal::PcmParams,
+        &audio_hal::Capabilities,
+    ) -> Result<T, audio_hal::Error>,
+) -> Option<T> {
+    let caps = device.capabilities(direction).ok()?;
+    let Some(params) = choose_params(&caps) else {
+        log::warn!("card: no usable {direction:?} format");
+        return None;
+    };
+    let stream = device.stream(direction).ok()?;
+    match make(stream, params, &caps) {
+        Ok(side) => {
+            log::info!(
+                "card: {direction:?} at {} Hz, {:?}, {} channels",
+                params.rate,
+                params.format,
+                params.channels
+            );
+            Some(side)
+        }
+        Err(e) => {
+            log::warn!("card: cannot prepare {direction:?}: {e}");
+            None
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The backend's xenbus handshake against the simulated host and libxl's device layout.
 
+use e2e::sim::card::SimCard;
 use e2e::sim::evtchn::{Endpoint, EvtchnHost};
 use e2e::sim::frontend::{self, as_linux};
 use e2e::sim::grant::{DomainGrants, GrantHost};
 use e2e::sim::toolstack::{CardConfig, VsndDevice, begin_remove_vsnd, create_vsnd};
 use e2e::sim::xenstore::{Connection, XenstoreHost};
+use vsnd_backend::policy::Config;
 use vsnd_backend::xenbus::Backend;
 use xen_ring::xs::Xenstore;
 
@@ -16,11 +18,13 @@ struct Host {
 }
 
 impl Host {
-    fn backend(&self) -> Backend<Connection, DomainGrants, Endpoint> {
+    fn backend(&self) -> Backend<Connection, DomainGrants, Endpoint, SimCard> {
         Backend::start(
             self.xs.connect(BACKEND),
             self.grants.table(BACKEND),
             self.evtchn.endpoint(BACKEND),
+            SimCard::new(),
+            Config::default(),
         )
         .unwrap()
     }

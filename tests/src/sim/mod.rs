@@ -5,10 +5,14 @@
 //! - [`grant`]: grant tables with read-only/read-write grants and mapping checks;
 //! - [`evtchn`]: event channels between domains;
 //! - [`toolstack`]: vsnd devices created and removed as libxl does;
-//! - [`frontend`]: the Linux xen-snd-front model.
+//! - [`frontend`]: the Linux xen-snd-front connect step;
+//! - [`card`]: a sound card that records what it plays;
+//! - [`linux`]: guests running xen-snd-front under ALSA, in a world that ticks.
 
+pub mod card;
 pub mod evtchn;
 pub mod frontend;
 pub mod grant;
+pub mod linux;
 pub mod toolstack;
 pub mod xenstore;

@@ -1,0 +1,259 @@
+//! The device side: one playback stream on the card that every guest is mixed into, kept a
+//! few frames ahead of the DMA position, and one capture stream read behind it.
+//!
+//! The mixer writes `lead` frames ahead of what the device has played, then a guard of
+//! silence beyond that: if the domain is ever late, the card plays silence rather than
+//! replaying old audio (the stale-replay bug Qubes users reported, pv-sound.md §4.4). The sum
+//! of all guests is clamped once, at the end.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use audio_hal::{Capabilities, Error, PcmFormat, PcmParams, PcmStream, RATES};
+
+use crate::dsp::{MAX, MIN, Sample, convert};
+
+/// Device buffer: long enough that a late tick is caught by the silence guard, short enough
+/// to stay in a small DMA pool.
+const BUFFER_FRAMES: u32 = 4096;
+const PERIOD_FRAMES: u32 = 1024;
+/// The most frames mixed in one tick (a domain that was descheduled for a long time
+/// skips ahead instead of mixing a backlog nobody will hear in time).
+const MAX_CHUNK: u64 = 1024;
+
+/// The format we run the card at: 48 kHz (else the highest rate), stereo if possible, and
+/// the widest linear PCM the card takes among s16/s24/s32.
+pub fn choose_params(caps: &Capabilities) -> Option<PcmParams> {
+    let rate = if RATES
+        .iter()
+        .position(|&r| r == 48_000)
+        .is_some_and(|i| caps.rates & (1 << i) != 0)
+    {
+        48_000
+    } else {
+        RATES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| caps.rates & (1 << i) != 0)
+            .map(|(_, &r)| r)
+            .max()?
+    };
+    let format = [PcmFormat::S32Le, PcmFormat::S24Le, PcmFormat::S16Le]
+        .into_iter()
+        .find(|f| caps.formats.contains(*f))?;
+    let channels = 2.clamp(caps.channels_min, caps.channels_max);
+    Some(PcmParams {
+        format,
+        rate,
+        channels,
+    })
+}
+
+/// Frames per device buffer and period that the card accepts.
+fn buffer_shape(caps: &Capabilities, frame_bytes: u32) -> (u32, u32) {
+    let most = caps.buffer_bytes_max / frame_bytes.max(1);
+    let mut buffer = BUFFER_FRAMES;
+    while buffer > most && buffer > 8 {
+        buffer /= 2;
+    }
+    (buffer, PERIOD_FRAMES.min(buffer / 2).max(1))
+}
+
+/// The playback side.
+pub struct Mixer {
+    params: PcmParams,
+    channels: usize,
+    frame_bytes: usize,
+    buffer_frames: u64,
+    /// Device frames written since prepare.
+    written: u64,
+    running: bool,
+    bus: Vec<i32>,
+    samples: Vec<Sample>,
+    bytes: Vec<u8>,
+}
+
+impl Mixer {
+    /// Prepares `stream` for `params`. Errors: the driver's.
+    pub fn new<S: PcmStream>(
+        stream: &mut S,
+        params: PcmParams,
+        caps: &Capabilities,
+    ) -> Result<Mixer, Error> {
+        let frame_bytes = params.frame_bytes().ok_or(Error::InvalidParams)?;
+        let (buffer, period) = buffer_shape(caps, frame_bytes);
+        stream.prepare(params, buffer, period)?;
+        Ok(Mixer {
+            params,
+            channels: usize::from(params.channels),
+            frame_bytes: frame_bytes as usize,
+            buffer_frames: u64::from(buffer),
+            written: 0,
+            running: false,
+            bus: Vec::new(),
+            samples: Vec::new(),
+            bytes: Vec::new(),
+        })
+    }
+
+    pub fn params(&self) -> PcmParams {
+        self.params
+    }
+
+    /// Whether the card is playing.
+    pub fn running(&self) -> bool {
+        self.running
+    }
+
+    /// Device frames written so far (the frame the next mix starts at).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// How many frames to mix now so that `lead` frames are ahead of `position`. A domain
+    /// that fell behind the card skips to the card's position.
+    pub fn due(&mut self, position: u64, lead: u64) -> usize {
+        if self.written < position {
+            log::warn!(
+                "mixer: late by {} frames, skipping ahead",
+                position - self.written
+            );
+            self.written = position;
+        }
+        let lead = lead.min(self.buffer_frames / 2);
+        (position + lead)
+            .saturating_sub(self.written)
+            .min(MAX_CHUNK)
+            .min(self.buffer_frames / 4) as usize
+    }
+
+    /// A zeroed bus for `frames` frames; sources add into it.
+    pub fn bus(&mut self, frames: usize) -> &mut [i32] {
+        self.bus.clear();
+        self.bus.resize(frames * self.channels, 0);
+        &mut self.bus
+    }
+
+    /// Clamps and encodes the bus, writes it at the write position, and silences the guard
+    /// after it. Starts the card the first time.
+    pub fn commit<S: PcmStream>(&mut self, stream: &mut S) -> Result<(), Error> {
+        let frames = self.bus.len() / self.channels;
+        self.samples.clear();
+        self.samples
+            .extend(self.bus.iter().map(|&s| s.clamp(MIN, MAX) as Sample));
+        self.bytes
+            .resize(self.samples.len() * self.frame_bytes / self.channels, 0);
+        convert::encode(self.params.format, &self.samples, &mut self.bytes);
+        let start = self.written;
+        self.write_cyclic(stream, start)?;
+        self.written += frames as u64;
+        // The guard: as much silence again after what we wrote.
+        let guard = frames.max(1);
+        self.bytes.clear();
+        self.bytes.resize(guard * self.frame_bytes, 0);
+        convert::fill_silence(self.params.format, &mut self.bytes);
+        self.write_cyclic(stream, self.written)?;
+        if !self.running {
+            stream.start()?;
+            self.running = true;
+        }
+        Ok(())
+    }
+
+    /// Writes `self.bytes` at device frame `frame`, wrapping around the buffer end.
+    fn write_cyclic<S: PcmStream>(&self, stream: &mut S, frame: u64) -> Result<(), Error> {
+        let buffer_bytes = self.buffer_frames as usize * self.frame_bytes;
+        let mut offset = (frame % self.buffer_frames) as usize * self.frame_bytes;
+        let mut data = &self.bytes[..self.bytes.len().min(buffer_bytes / 2)];
+        while !data.is_empty() {
+            let n = data.len().min(buffer_bytes - offset);
+            stream.write(offset as u32, &data[..n])?;
+            data = &data[n..];
+            offset = 0;
+        }
+        Ok(())
+    }
+}
+
+/// The capture side: reads what the card recorded since the last tick.
+pub struct Recorder {
+    params: PcmParams,
+    frame_bytes: usize,
+    buffer_frames: u64,
+    read: u64,
+    running: bool,
+    bytes: Vec<u8>,
+    samples: Vec<Sample>,
+}
+
+impl Recorder {
+    /// Prepares `stream` for `params`. Errors: the driver's.
+    pub fn new<S: PcmStream>(
+        stream: &mut S,
+        params: PcmParams,
+        caps: &Capabilities,
+    ) -> Result<Recorder, Error> {
+        let frame_bytes = params.frame_bytes().ok_or(Error::InvalidParams)?;
+        let (buffer, period) = buffer_shape(caps, frame_bytes);
+        stream.prepare(params, buffer, period)?;
+        Ok(Recorder {
+            params,
+            frame_bytes: frame_bytes as usize,
+            buffer_frames: u64::from(buffer),
+            read: 0,
+            running: false,
+            bytes: vec![0; buffer as usize * frame_bytes as usize],
+            samples: Vec::new(),
+        })
+    }
+
+    pub fn params(&self) -> PcmParams {
+        self.params
+    }
+
+    /// Starts the card if it is not recording yet.
+    pub fn start<S: PcmStream>(&mut self, stream: &mut S) -> Result<(), Error> {
+        if !self.running {
+            self.read = stream.position()?;
+            stream.start()?;
+            self.running = true;
+        }
+        Ok(())
+    }
+
+    /// The frames recorded since the last call, decoded (interleaved at the card's channel
+    /// count). A backlog larger than half the buffer was overwritten: only its newest half
+    /// is returned.
+    pub fn take<S: PcmStream>(&mut self, stream: &mut S) -> Result<&[Sample], Error> {
+        if !self.running {
+            return Ok(&[]);
+        }
+        let position = stream.position()?;
+        let newest = self.buffer_frames / 2;
+        if position.saturating_sub(self.read) > newest {
+            log::warn!(
+                "recorder: overrun, {} frames lost",
+                position - self.read - newest
+            );
+            self.read = position - newest;
+        }
+        let frames = position.saturating_sub(self.read) as usize;
+        let buffer_bytes = self.buffer_frames as usize * self.frame_bytes;
+        let mut offset = (self.read % self.buffer_frames) as usize * self.frame_bytes;
+        let mut done = 0;
+        let total = frames * self.frame_bytes;
+        while done < total {
+            let n = (total - done).min(buffer_bytes - offset);
+            stream.read(offset as u32, &mut self.bytes[done..done + n])?;
+            done += n;
+            offset = 0;
+        }
+        self.read = position;
+        self.samples.resize(
+            total / self.frame_bytes * usize::from(self.params.channels),
+            0,
+        );
+        convert::decode(self.params.format, &self.bytes[..total], &mut self.samples);
+        Ok(&self.samples)
+    }
+}

@@ -1,0 +1,247 @@
+//! Running the connected guests: answering their requests and keeping the card fed.
+//!
+//! The backend is single-threaded and driven from outside: [`Backend::service`] after an
+//! event-channel notification (or on every wake-up: it only looks at rings with work), and
+//! [`Backend::tick`] on every timer tick. A tick reads the card's positions, mixes every
+//! running playback stream a little ahead of the DAC, hands new recorded frames to every
+//! running capture stream, answers requests that were waiting for data or room, and sends
+//! position events.
+
+use xen_ring::evtchn::EventChannels;
+use xen_ring::grant::{DomId, GrantTable};
+use xen_ring::sndif::{Request, Response};
+use xen_ring::xs::Xenstore;
+
+use audio_hal::{AudioDevice, Direction, PcmStream};
+
+use crate::connection::StreamChannel;
+use crate::stream::{Ctx, DeviceFormat};
+use crate::xenbus::Backend;
+
+/// Requests taken from one ring per call: a flooding guest cannot keep us in its ring.
+const BATCH: u32 = 32;
+
+fn format_of(params: audio_hal::PcmParams) -> DeviceFormat {
+    DeviceFormat {
+        rate: params.rate,
+        channels: usize::from(params.channels),
+    }
+}
+
+impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G, E, D> {
+    fn ctx(&mut self, domid: DomId, now_us: u64) -> Ctx<'_, G> {
+        Ctx {
+            grants: &mut self.grants,
+            domid,
+            policy: self.config.guest(domid),
+            min_period_us: self.config.min_period_us,
+            capture_timeout_us: self.config.capture_timeout_us,
+            playback_device: self.mixer.as_ref().map(|m| format_of(m.params())),
+            capture_device: self.recorder.as_ref().map(|r| format_of(r.params())),
+            now_us,
+        }
+    }
+
+    /// Answers what every connected guest has queued.
+    pub fn service(&mut self, now_us: u64) {
+        self.evtchn.take_pending(&mut |_| {});
+        let keys: alloc::vec::Vec<_> = self.connections.keys().copied().collect();
+        for key in keys {
+            let Some(mut connection) = self.connections.remove(&key) else {
+                continue;
+            };
+            let mut broken = false;
+            for stream in &mut connection.streams {
+                if let Err(why) = self.serve_ring(key.0, stream, now_us) {
+                    log::warn!("vsnd {}/{} {}: {why}; closing", key.0, key.1, stream.name);
+                    broken = true;
+                    break;
+                }
+            }
+            self.connections.insert(key, connection);
+            if broken {
+                self.failed.insert(key);
+            }
+        }
+    }
+
+    /// Takes up to [`BATCH`] requests from one stream's ring, in order, answering each.
+    fn serve_ring(
+        &mut self,
+        domid: DomId,
+        stream: &mut StreamChannel<G::Page>,
+        now_us: u64,
+    ) -> Result<(), &'static str> {
+        let mut answered = false;
+        for _ in 0..BATCH {
+            if stream.state.is_blocked() {
+                break;
+            }
+            let slot = match stream.ring.next_request() {
+                Ok(Some(slot)) => slot,
+                Ok(None) => match stream.ring.final_check_for_requests() {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(_) => return Err("request ring indices are corrupt"),
+                },
+                Err(_) => return Err("request ring indices are corrupt"),
+            };
+            let response = match Request::parse(&slot) {
+                Ok(request) => {
+                    let mut ctx = self.ctx(domid, now_us);
+                    stream.state.handle(request, &mut ctx)
+                }
+                Err(e) => {
+                    log::warn!("vsnd {domid} {}: bad request: {}", stream.name, e.reason);
+                    Some(Response::error(e.id, e.operation, e.reason.errno()))
+                }
+            };
+            if let Some(response) = response {
+                respond(stream, &response)?;
+                answered = true;
+            }
+        }
+        if answered && stream.ring.push_responses_and_check_notify() {
+            let _ = self.evtchn.notify(stream.request_port);
+        }
+        Ok(())
+    }
+
+    /// One timer tick at `now_us`: mixing, capture, held requests, position events.
+    pub fn tick(&mut self, now_us: u64) {
+        self.play();
+        self.record();
+        let keys: alloc::vec::Vec<_> = self.connections.keys().copied().collect();
+        for key in keys {
+            let Some(mut connection) = self.connections.remove(&key) else {
+                continue;
+            };
+            let mut broken = false;
+            for stream in &mut connection.streams {
+                let mut ctx = self.ctx(key.0, now_us);
+                if let Some(response) = stream.state.retry(&mut ctx) {
+                    if respond(stream, &response).is_err() {
+                        broken = true;
+                    } else if stream.ring.push_responses_and_check_notify() {
+                        let _ = self.evtchn.notify(stream.request_port);
+                    }
+                    // What queued behind the held request.
+                    if !broken && self.serve_ring(key.0, stream, now_us).is_err() {
+                        broken = true;
+                    }
+                }
+                let before = stream.events.pending();
+                match stream.state.report_position(&mut stream.events, now_us) {
+                    Ok(()) => {
+                        if stream.events.pending() != before {
+                            let _ = self.evtchn.notify(stream.event_port);
+                        }
+                    }
+                    Err(_) => broken = true,
+                }
+            }
+            self.connections.insert(key, connection);
+            if broken {
+                log::warn!("vsnd {}/{}: broken rings; closing", key.0, key.1);
+                self.failed.insert(key);
+            }
+        }
+    }
+
+    /// Mixes every running playback stream into the card and moves their positions.
+    fn play(&mut self) {
+        let Some(mixer) = self.mixer.as_mut() else {
+            return;
+        };
+        let Ok(card) = self.device.stream(Direction::Playback) else {
+            return;
+        };
+        let position = match card.position() {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("card: playback position: {e}");
+                return;
+            }
+        };
+        let mut any = false;
+        for connection in self.connections.values_mut() {
+            for stream in &mut connection.streams {
+                if let Some(source) = stream.state.playback() {
+                    source.advance(position);
+                }
+                any |= stream.state.playing().is_some();
+            }
+        }
+        if !any && !mixer.running() {
+            return;
+        }
+        let frames = mixer.due(position, u64::from(self.config.lead_frames));
+        if frames == 0 {
+            return;
+        }
+        let end = mixer.written() + frames as u64;
+        let bus = mixer.bus(frames);
+        for connection in self.connections.values_mut() {
+            for stream in &mut connection.streams {
+                if let Some(source) = stream.state.playing() {
+                    source.render(frames, bus);
+                    source.commit(end);
+                }
+            }
+        }
+        if let Err(e) = mixer.commit(card) {
+            log::warn!("card: playback write: {e}");
+        }
+    }
+
+    /// Hands what the card recorded to every running capture stream whose guest may record.
+    fn record(&mut self) {
+        let Some(recorder) = self.recorder.as_mut() else {
+            return;
+        };
+        let Ok(card) = self.device.stream(Direction::Capture) else {
+            return;
+        };
+        let wanted = self.connections.iter_mut().any(|(key, c)| {
+            self.config.guest(key.0).capture
+                && c.streams.iter_mut().any(|s| s.state.recording().is_some())
+        });
+        if !wanted {
+            return;
+        }
+        if let Err(e) = recorder.start(card) {
+            log::warn!("card: cannot start capture: {e}");
+            return;
+        }
+        let samples = match recorder.take(card) {
+            Ok(samples) => samples,
+            Err(e) => {
+                log::warn!("card: capture read: {e}");
+                return;
+            }
+        };
+        for (key, connection) in &mut self.connections {
+            // Checked again here, not only at OPEN: the policy is the authority.
+            if !self.config.guest(key.0).capture {
+                continue;
+            }
+            for stream in &mut connection.streams {
+                if let Some(sink) = stream.state.recording() {
+                    sink.feed(samples);
+                }
+            }
+        }
+    }
+}
+
+/// Queues one response. An error means the guest moved our private indices, impossible
+/// unless our state is corrupt: the connection is closed.
+fn respond<P: xen_ring::shmem::SharedMem>(
+    stream: &mut StreamChannel<P>,
+    response: &Response,
+) -> Result<(), &'static str> {
+    stream
+        .ring
+        .push_response(&response.to_bytes())
+        .map_err(|_| "response ring full")
+}
