@@ -145,9 +145,13 @@ impl PlaybackSource {
         self.played
     }
 
-    /// Mixes up to `frames` device frames of this stream into `bus` (interleaved at the
-    /// device's channel count, added to what is there). Returns the frames that carried
-    /// guest audio; the rest of the stream's share is silence (it ran dry).
+    /// Mixes `frames` device frames of this stream into `bus` (interleaved at the device's
+    /// channel count, added to what is there). Returns the frames that carried guest audio.
+    ///
+    /// A stream that runs dry plays silence and its position moves on regardless, as a
+    /// sound card's does: the guest's ALSA then sees the underrun (or the end of its drain)
+    /// the way it would on hardware. The silence goes through the resampler like audio, so
+    /// the filter's tail of real audio is played out, not held back.
     pub fn render(&mut self, frames: usize, bus: &mut [i32]) -> usize {
         let frames = frames.min(bus.len() / self.device_channels);
         let frame_bytes = self.frame_bytes();
@@ -158,17 +162,18 @@ impl PlaybackSource {
         };
         let take = wanted.min(available);
         self.decode_front(take);
+        self.decoded.resize(wanted * self.channels, 0);
         let remixed = if self.channels == self.device_channels {
-            &self.decoded[..take * self.channels]
+            &self.decoded[..wanted * self.channels]
         } else {
-            self.remixed.resize(take * self.device_channels, 0);
+            self.remixed.resize(wanted * self.device_channels, 0);
             channels::remix(
-                &self.decoded[..take * self.channels],
+                &self.decoded[..wanted * self.channels],
                 self.channels,
                 &mut self.remixed,
                 self.device_channels,
             );
-            &self.remixed[..take * self.device_channels]
+            &self.remixed[..wanted * self.device_channels]
         };
         let (used, produced, out): (usize, usize, &[Sample]) = match self.resampler.as_mut() {
             Some(r) => {
@@ -180,7 +185,7 @@ impl PlaybackSource {
                     &self.resampled[..produced * self.device_channels],
                 )
             }
-            None => (take, take, remixed),
+            None => (wanted, wanted, remixed),
         };
         for (frame, out_frame) in out
             .chunks_exact(self.device_channels)
@@ -190,10 +195,14 @@ impl PlaybackSource {
                 *acc += volume::apply(*sample, gain);
             }
         }
-        let bytes = used * frame_bytes;
-        self.fifo.drain(..bytes);
-        self.consumed += bytes as u64;
-        produced
+        let real = used.min(take);
+        self.fifo.drain(..real * frame_bytes);
+        // Silence the stream did not supply still counts: the card played it.
+        self.consumed += (used * frame_bytes) as u64;
+        if real < used {
+            log::trace!("playback: underrun of {} frames", used - real);
+        }
+        produced.min(real)
     }
 
     /// Decodes the first `frames` frames of the FIFO into `self.decoded`, leaving the FIFO

@@ -153,6 +153,31 @@ pub fn run_speex(
     (out, s.output_latency())
 }
 
+/// Like [`run_speex`] through speexdsp's `f32` API (1.0 = full scale).
+pub fn run_speex_float(
+    in_rate: u32,
+    out_rate: u32,
+    channels: usize,
+    quality: i32,
+    input: &[f32],
+) -> (Vec<f32>, usize) {
+    let mut s = Speex::new(in_rate, out_rate, channels, quality).expect("speexdsp init");
+    s.skip_zeros();
+    let frames = input.len() / channels;
+    let mut out = vec![0.0; (frames as u64 * out_rate as u64 / in_rate as u64 + 8) as usize * channels];
+    let (mut used, mut written) = (0, 0);
+    while used < frames {
+        let (u, w) = s.process_float(&input[used * channels..], &mut out[written * channels..]);
+        if u == 0 && w == 0 {
+            break;
+        }
+        used += u;
+        written += w;
+    }
+    out.truncate(written * channels);
+    (out, s.output_latency())
+}
+
 /// Which converter, on which input, a figure is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
@@ -162,6 +187,9 @@ pub enum Subject {
     Ours16,
     /// speexdsp's int16 API at this quality.
     Speex(i32),
+    /// speexdsp's `f32` API at this quality (its filter without 16-bit quantisation; the
+    /// fair match for [`Subject::Ours24`]).
+    SpeexFloat(i32),
 }
 
 impl Subject {
@@ -171,6 +199,7 @@ impl Subject {
             Subject::Ours24 => "ours 24-bit".into(),
             Subject::Ours16 => "ours 16-bit".into(),
             Subject::Speex(q) => format!("speex q{q}"),
+            Subject::SpeexFloat(q) => format!("speex q{q} f32"),
         }
     }
 }
@@ -193,6 +222,11 @@ pub fn tone_snr(who: Subject, in_rate: u32, out_rate: u32, freq: f64) -> f64 {
         Subject::Speex(q) => {
             let (y, d) = run_speex(in_rate, out_rate, 1, q, &to_s16(&x));
             (y.iter().map(|&v| v as f64 / 32768.0).collect(), d)
+        }
+        Subject::SpeexFloat(q) => {
+            let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let (y, d) = run_speex_float(in_rate, out_rate, 1, q, &x);
+            (y.iter().map(|&v| v as f64).collect(), d)
         }
     };
     // Skip the warm-up (the filter filling with signal), then a little more.

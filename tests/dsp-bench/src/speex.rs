@@ -26,6 +26,13 @@ unsafe extern "C" {
         out: *mut i16,
         out_len: *mut u32,
     ) -> c_int;
+    fn speex_resampler_process_interleaved_float(
+        st: *mut State,
+        input: *const f32,
+        in_len: *mut u32,
+        out: *mut f32,
+        out_len: *mut u32,
+    ) -> c_int;
     fn speex_resampler_skip_zeros(st: *mut State) -> c_int;
     fn speex_resampler_get_output_latency(st: *mut State) -> c_int;
     fn speex_resampler_reset_mem(st: *mut State) -> c_int;
@@ -64,6 +71,25 @@ impl Speex {
         // ours (`&mut self`).
         unsafe {
             speex_resampler_process_interleaved_int(
+                self.st.as_ptr(),
+                input.as_ptr(),
+                &mut in_len,
+                output.as_mut_ptr(),
+                &mut out_len,
+            );
+        }
+        (in_len as usize, out_len as usize)
+    }
+
+    /// Like [`Speex::process`] on `f32` samples (1.0 = full scale): shows the filter's own
+    /// quality without 16-bit quantisation.
+    pub fn process_float(&mut self, input: &[f32], output: &mut [f32]) -> (usize, usize) {
+        let clamp = |n: usize| u32::try_from(n / self.channels).unwrap_or(u32::MAX);
+        let (mut in_len, mut out_len) = (clamp(input.len()), clamp(output.len()));
+        // SAFETY: as in `process`: whole frames within the slices, no overlap, live state
+        // exclusively ours.
+        unsafe {
+            speex_resampler_process_interleaved_float(
                 self.st.as_ptr(),
                 input.as_ptr(),
                 &mut in_len,

@@ -13,13 +13,17 @@ fn ours_meets_100_db_at_24_bit() {
     }
 }
 
+/// Ours and speexdsp on the same 16-bit signal (ours rounded back to 16 bits like speexdsp's
+/// output), plus both at full resolution (ours 24-bit, speexdsp through its float API).
 #[test]
-fn side_by_side_16_bit() {
+fn side_by_side() {
     let subjects = [
         Subject::Ours24,
         Subject::Ours16,
         Subject::Speex(5),
         Subject::Speex(10),
+        Subject::SpeexFloat(5),
+        Subject::SpeexFloat(10),
     ];
     // Built up and printed whole, so a parallel test's output cannot interleave.
     let mut table = String::from("THD+N (dB), -1 dBFS sine, 44.1 kHz -> 48 kHz\n");
@@ -33,7 +37,7 @@ fn side_by_side_16_bit() {
         for s in subjects {
             let snr = tone_snr(s, 44_100, 48_000, f);
             table += &format!("{snr:>13.1}");
-            if let Subject::Speex(_) = s {
+            if let Subject::Speex(_) | Subject::SpeexFloat(_) = s {
                 assert!(snr > 0.0, "speexdsp produced no usable output");
             }
         }
