@@ -1,13 +1,21 @@
-//! One guest playback stream as the mixer sees it: the bytes the guest wrote, waiting in a
-//! FIFO, turned into device-rate samples on demand, and the position the guest is told.
+//! One guest playback stream as the mixer sees it: a copy of the guest's cyclic buffer, read
+//! at the stream's position the way a sound card's DMA reads its buffer, turned into
+//! device-rate samples on demand, and the position the guest is told.
 //!
-//! WRITE copies the guest's bytes into the FIFO before it is answered (the guest reuses the
-//! region afterwards). The mixer pulls exactly the frames it needs for each tick: decode,
-//! channel remix, resample to the device rate, gain. The position is what the *device* has
-//! played: every tick records "after device frame F, the stream had given N bytes", and the
-//! position moves to N once the device's DMA position passes F.
+//! WRITE(offset, length) copies that region of the guest's buffer into ours before it is
+//! answered (the guest reuses the region afterwards). The mixer reads exactly the frames it
+//! needs for each tick at the position, modulo the buffer: decode, channel remix, resample to
+//! the device rate, gain, and silences what it read, so a guest that is late plays silence,
+//! never stale audio. The position moves on whether or not the guest wrote, as a card's does,
+//! so the guest's ALSA sees underruns and drains end as on hardware. Offsets and position
+//! both count from the OPEN, so they agree: that is what makes the copy bit-exact.
+//!
+//! The position reported is what the *device* has played: every tick records "after device
+//! frame F, the stream had given N bytes", and the position moves to N once the device's DMA
+//! position passes F.
 
 use alloc::collections::VecDeque;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use audio_hal::PcmFormat;
@@ -38,12 +46,12 @@ pub struct PlaybackSource {
     sample_bytes: usize,
     channels: usize,
     device_channels: usize,
-    fifo: VecDeque<u8>,
-    capacity: usize,
+    /// Our copy of the guest's buffer.
+    ring: Vec<u8>,
     resampler: Option<Resampler>,
     /// Q16 per device channel: stream volume × guest volume × mute.
     gains: [u32; 8],
-    /// Bytes taken out of the FIFO since OPEN.
+    /// Bytes read by the mixer since OPEN (the read position, unwrapped).
     consumed: u64,
     /// (device frame, `consumed` once that frame has played).
     in_flight: VecDeque<(u64, u64)>,
@@ -55,7 +63,7 @@ pub struct PlaybackSource {
 }
 
 impl PlaybackSource {
-    /// A source for a stream of `format`/`rate`/`channels` with a FIFO of `capacity` bytes,
+    /// A source for a stream of `format`/`rate`/`channels` with a buffer of `capacity` bytes,
     /// mixed into a device running at `device_rate` with `device_channels`.
     pub fn new(
         format: PcmFormat,
@@ -84,8 +92,7 @@ impl PlaybackSource {
             sample_bytes,
             channels,
             device_channels,
-            fifo: VecDeque::with_capacity(capacity),
-            capacity,
+            ring: silence(format, capacity),
             resampler,
             gains: [volume::UNITY; 8],
             consumed: 0,
@@ -107,25 +114,21 @@ impl PlaybackSource {
         self.rate
     }
 
-    /// Room left in the FIFO, in bytes.
-    pub fn free(&self) -> usize {
-        self.capacity - self.fifo.len()
+    /// The buffer's size in bytes.
+    pub fn buffer_bytes(&self) -> usize {
+        self.ring.len()
     }
 
-    /// Bytes waiting to be mixed.
-    pub fn queued(&self) -> usize {
-        self.fifo.len()
+    /// Copies guest bytes to `offset` of the buffer; the caller checked the range.
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) {
+        if let Some(slot) = self.ring.get_mut(offset..offset + bytes.len()) {
+            slot.copy_from_slice(bytes);
+        }
     }
 
-    /// Appends guest bytes; the caller checked [`PlaybackSource::free`].
-    pub fn push(&mut self, bytes: &[u8]) {
-        let room = self.free().min(bytes.len());
-        self.fifo.extend(&bytes[..room]);
-    }
-
-    /// Drops what was not played (TRIGGER STOP): a restarted stream starts with new data.
+    /// Silences the buffer (TRIGGER STOP): what was not played is dropped, as ALSA drops it.
     pub fn clear(&mut self) {
-        self.fifo.clear();
+        convert::fill_silence(self.format, &mut self.ring);
         if let Some(r) = self.resampler.as_mut() {
             r.reset();
         }
@@ -146,23 +149,15 @@ impl PlaybackSource {
     }
 
     /// Mixes `frames` device frames of this stream into `bus` (interleaved at the device's
-    /// channel count, added to what is there). Returns the frames that carried guest audio.
-    ///
-    /// A stream that runs dry plays silence and its position moves on regardless, as a
-    /// sound card's does: the guest's ALSA then sees the underrun (or the end of its drain)
-    /// the way it would on hardware. The silence goes through the resampler like audio, so
-    /// the filter's tail of real audio is played out, not held back.
-    pub fn render(&mut self, frames: usize, bus: &mut [i32]) -> usize {
+    /// channel count, added to what is there).
+    pub fn render(&mut self, frames: usize, bus: &mut [i32]) {
         let frames = frames.min(bus.len() / self.device_channels);
         let frame_bytes = self.frame_bytes();
-        let available = self.fifo.len() / frame_bytes;
         let wanted = match &self.resampler {
             Some(r) => r.input_frames_for(frames),
             None => frames,
         };
-        let take = wanted.min(available);
-        self.decode_front(take);
-        self.decoded.resize(wanted * self.channels, 0);
+        self.read_frames(wanted);
         let remixed = if self.channels == self.device_channels {
             &self.decoded[..wanted * self.channels]
         } else {
@@ -175,17 +170,13 @@ impl PlaybackSource {
             );
             &self.remixed[..wanted * self.device_channels]
         };
-        let (used, produced, out): (usize, usize, &[Sample]) = match self.resampler.as_mut() {
+        let out: &[Sample] = match self.resampler.as_mut() {
             Some(r) => {
                 self.resampled.resize(frames * self.device_channels, 0);
-                let (used, produced) = r.process(remixed, &mut self.resampled);
-                (
-                    used,
-                    produced,
-                    &self.resampled[..produced * self.device_channels],
-                )
+                let (_, produced) = r.process(remixed, &mut self.resampled);
+                &self.resampled[..produced * self.device_channels]
             }
-            None => (wanted, wanted, remixed),
+            None => remixed,
         };
         for (frame, out_frame) in out
             .chunks_exact(self.device_channels)
@@ -195,42 +186,26 @@ impl PlaybackSource {
                 *acc += volume::apply(*sample, gain);
             }
         }
-        let real = used.min(take);
-        self.fifo.drain(..real * frame_bytes);
-        // Silence the stream did not supply still counts: the card played it.
-        self.consumed += (used * frame_bytes) as u64;
-        if real < used {
-            log::trace!("playback: underrun of {} frames", used - real);
-        }
-        produced.min(real)
+        self.consumed += (wanted * frame_bytes) as u64;
     }
 
-    /// Decodes the first `frames` frames of the FIFO into `self.decoded`, leaving the FIFO
-    /// as it is (the resampler may not take them all).
-    fn decode_front(&mut self, frames: usize) {
+    /// Decodes `frames` frames at the read position into `self.decoded` and silences them in
+    /// the buffer.
+    fn read_frames(&mut self, frames: usize) {
         let samples = frames * self.channels;
         self.decoded.resize(samples, 0);
-        let bytes = samples * self.sample_bytes;
-        let (first, second) = self.fifo.as_slices();
-        let first = &first[..bytes.min(first.len())];
-        // Whole samples from the first slice, one sample straddling the seam, the rest.
-        let head = convert::decode(self.format, first, &mut self.decoded);
-        let mut done = head;
-        let split = first.len() % self.sample_bytes;
-        let mut rest = &second[..bytes - first.len()];
-        if split != 0 && done < samples {
-            let mut straddle = [0u8; 8];
-            let need = self.sample_bytes - split;
-            straddle[..split].copy_from_slice(&first[first.len() - split..]);
-            straddle[split..self.sample_bytes].copy_from_slice(&rest[..need]);
-            done += convert::decode(
-                self.format,
-                &straddle[..self.sample_bytes],
-                &mut self.decoded[done..],
-            );
-            rest = &rest[need..];
+        let size = self.ring.len();
+        let mut at = (self.consumed % size as u64) as usize;
+        let mut done = 0;
+        while done < samples {
+            // Whole frames up to the buffer's end (the buffer holds whole frames).
+            let run = ((size - at) / self.sample_bytes).min(samples - done);
+            let bytes = &mut self.ring[at..at + run * self.sample_bytes];
+            convert::decode(self.format, bytes, &mut self.decoded[done..done + run]);
+            convert::fill_silence(self.format, bytes);
+            done += run;
+            at = (at + run * self.sample_bytes) % size;
         }
-        convert::decode(self.format, rest, &mut self.decoded[done..]);
     }
 
     /// Records that everything rendered so far plays once the device reaches `frame`.
@@ -252,9 +227,16 @@ impl PlaybackSource {
         }
     }
 
-    /// Bytes buffered in the backend that the device has not played yet (for latency
-    /// accounting): in the FIFO, plus mixed but not yet played.
-    pub fn unplayed(&self) -> u64 {
-        self.fifo.len() as u64 + (self.consumed - self.played)
+    /// Bytes read from the buffer that the device has not played yet: the latency the
+    /// backend adds to this stream, in the stream's bytes.
+    pub fn in_flight(&self) -> u64 {
+        self.consumed - self.played
     }
+}
+
+/// A buffer of `len` bytes of silence in `format` (not all zero bytes for unsigned formats).
+fn silence(format: PcmFormat, len: usize) -> Vec<u8> {
+    let mut buffer = vec![0; len];
+    convert::fill_silence(format, &mut buffer);
+    buffer
 }

@@ -176,6 +176,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
             return;
         }
         let frames = mixer.due(position, u64::from(self.config.lead_frames));
+        log::trace!("mix: position {position}, {frames} frames due");
         if frames == 0 {
             return;
         }

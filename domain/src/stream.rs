@@ -3,8 +3,8 @@
 //!
 //! Every request was copied out of the ring and parsed by `xen_ring` before it gets here;
 //! what remains is checking it against the stream's state and our policy. A READ that cannot
-//! be served yet, or a WRITE with no room, is held (`None`): later requests of the stream
-//! wait behind it, so responses stay in order.
+//! be served yet is held (`None`): later requests of the stream wait behind it, so responses
+//! stay in order.
 
 use alloc::vec::Vec;
 
@@ -160,7 +160,7 @@ impl<P: SharedMem> StreamState<P> {
         self.kind
     }
 
-    /// Whether a request is held (READ waiting for data, WRITE waiting for room).
+    /// Whether a request is held (a READ waiting for captured data).
     pub fn is_blocked(&self) -> bool {
         self.pending.is_some()
     }
@@ -198,13 +198,7 @@ impl<P: SharedMem> StreamState<P> {
                 self.close(ctx.grants);
                 Ok(())
             }
-            RequestOp::Write { offset, length } => match self.write(offset, length, ctx) {
-                Ok(false) => {
-                    self.hold(request, ctx.now_us);
-                    return None;
-                }
-                other => other.map(|_| ()),
-            },
+            RequestOp::Write { offset, length } => self.write(offset, length, ctx),
             RequestOp::Read { offset, length } => match self.read(offset, length, ctx, false) {
                 Ok(false) => {
                     self.hold(request, ctx.now_us);
@@ -245,15 +239,10 @@ impl<P: SharedMem> StreamState<P> {
         let request = self.pending?;
         let (id, code) = (request.id, request.op.code());
         let waited = ctx.now_us.saturating_sub(self.pending_since_us);
-        // Past the deadline a READ is answered with silence and a WRITE with an error:
-        // the guest gives up at 3 s, and one stuck stream must not hold a ring forever.
+        // Past the deadline a READ is answered with silence: the guest gives up at 3 s, and
+        // one stuck stream must not hold its ring forever.
         let late = waited >= ctx.capture_timeout_us;
         let result = match request.op {
-            RequestOp::Write { offset, length } => match self.write(offset, length, ctx) {
-                Ok(false) if late => Err(errno::EIO),
-                Ok(false) => return None,
-                other => other.map(|_| ()),
-            },
             RequestOp::Read { offset, length } => match self.read(offset, length, ctx, late) {
                 Ok(false) => return None,
                 other => other.map(|_| ()),
@@ -301,8 +290,8 @@ impl<P: SharedMem> StreamState<P> {
         }
         let frame = sample * u32::from(channels);
         if buffer_sz > ctx.policy.max_buffer_bytes
-            || buffer_sz % frame != 0
-            || period_sz % frame != 0
+            || !buffer_sz.is_multiple_of(frame)
+            || !period_sz.is_multiple_of(frame)
         {
             return Err(errno::EINVAL);
         }
@@ -402,27 +391,25 @@ impl<P: SharedMem> StreamState<P> {
         Ok(())
     }
 
-    /// WRITE: copies the guest's bytes into the FIFO. `Ok(false)`: no room yet.
-    fn write<G>(&mut self, offset: u32, length: u32, ctx: &Ctx<'_, G>) -> Result<bool, Errno> {
+    /// WRITE: copies the guest's bytes into our copy of its buffer.
+    fn write<G>(&mut self, offset: u32, length: u32, ctx: &Ctx<'_, G>) -> Result<(), Errno> {
         let open = self.open.as_mut().ok_or(errno::EINVAL)?;
         Self::checked_range(open, offset, length)?;
         let Io::Playback(source) = &mut open.io else {
             return Err(errno::EINVAL);
         };
-        if source.free() < length as usize {
-            return Ok(false);
-        }
         let mut chunk = [0u8; 512];
         let mut done = 0;
         while done < length as usize {
             let n = chunk.len().min(length as usize - done);
-            read_buffer(&open.pages, offset as usize + done, &mut chunk[..n]);
-            source.push(&chunk[..n]);
+            let at = offset as usize + done;
+            read_buffer(&open.pages, at, &mut chunk[..n]);
+            source.write(at, &chunk[..n]);
             done += n;
         }
         open.last_io_us = ctx.now_us;
         open.events_since_io = 0;
-        Ok(true)
+        Ok(())
     }
 
     /// READ: fills the guest's buffer once `length` bytes were captured (with silence once

@@ -37,7 +37,10 @@ fn one_guest_plays_bit_exact_at_the_cards_own_format() {
     // Nothing but silence before it: no stale or invented audio.
     assert!(played[..start].iter().all(|&b| b == 0));
     assert_eq!(world.guests[g].pcms[PLAYBACK].events_dropped, 0);
-    assert_eq!(world.guests[g].pcms[PLAYBACK].leaked_grants, 0, "CLOSE unmapped first");
+    assert_eq!(
+        world.guests[g].pcms[PLAYBACK].leaked_grants, 0,
+        "CLOSE unmapped first"
+    );
 }
 
 /// The amplitude (fraction of full scale) of `freq` in channel `channel` of interleaved s16
@@ -90,7 +93,12 @@ fn thd_n_db(samples: &[i16], channel: usize, freq: f64) -> f64 {
 /// frame, skipping `skip_ms` of it, `ms` long.
 fn window(played: &[u8], skip_ms: usize, ms: usize) -> Vec<i16> {
     let samples = s16_samples(played);
-    let first = samples.iter().position(|&s| s != 0).expect("something played") / 2 * 2;
+    let first = samples
+        .iter()
+        .position(|&s| s != 0)
+        .expect("something played")
+        / 2
+        * 2;
     let start = first + skip_ms * 96;
     samples[start..start + ms * 96].to_vec()
 }
@@ -164,8 +172,8 @@ fn eight_guests_at_mixed_formats_and_rates_are_mixed_into_one_card() {
 fn sine_f64(rate: u32, freq: f64, amplitude: f64, frames: usize) -> Vec<f64> {
     (0..frames)
         .flat_map(|n| {
-            let v = amplitude
-                * (2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin();
+            let v =
+                amplitude * (2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin();
             [v, v]
         })
         .collect()
@@ -202,7 +210,6 @@ fn mu_law(sample: i16) -> u8 {
     !(sign | (segment as u8) << 4 | mantissa as u8)
 }
 
-
 fn may_capture(domids: &[u16]) -> Config {
     let mut config = Config::default();
     for &d in domids {
@@ -230,11 +237,20 @@ fn capture_reaches_only_the_guests_whose_policy_allows_it() {
         world.start_capture(denied, CAPTURE, config, 9600),
         Err(e2e::sim::linux::AlsaError::Status(-13))
     );
-    world.start_capture(allowed, CAPTURE, config, 48000 * 2).unwrap();
-    assert!(world.run_until_done(3_000_000), "the allowed guest got its audio");
+    world
+        .start_capture(allowed, CAPTURE, config, 48000 * 2)
+        .unwrap();
+    assert!(
+        world.run_until_done(3_000_000),
+        "the allowed guest got its audio"
+    );
     let got = &world.guests[allowed].pcms[CAPTURE].recorded;
     assert_eq!(got.len(), 48000 * 2);
-    assert_eq!(&got[..], &mic[..got.len()], "bit-exact at the card's format");
+    assert_eq!(
+        &got[..],
+        &mic[..got.len()],
+        "bit-exact at the card's format"
+    );
     assert!(world.guests[denied].pcms[CAPTURE].recorded.is_empty());
     assert_eq!(world.guests[allowed].pcms[CAPTURE].events_dropped, 0);
 }
@@ -248,12 +264,17 @@ fn capture_is_converted_to_the_guests_rate_and_channels() {
         channels: 1,
         ..PcmConfig::s16_stereo(16000)
     };
-    world.start_capture(g, CAPTURE, config, 16000 * 2 / 2).unwrap();
+    world
+        .start_capture(g, CAPTURE, config, 16000 * 2 / 2)
+        .unwrap();
     assert!(world.run_until_done(3_000_000));
     let got = s16_samples(&world.guests[g].pcms[CAPTURE].recorded);
     assert_eq!(got.len(), 8000);
     // Mono average of the two phase-shifted channels: cos(0.25) of the level, at 1 kHz.
-    let x: Vec<f64> = got[1000..].iter().map(|&v| f64::from(v) / 32768.0).collect();
+    let x: Vec<f64> = got[1000..]
+        .iter()
+        .map(|&v| f64::from(v) / 32768.0)
+        .collect();
     let (mut sn, mut cs) = (0.0, 0.0);
     for (n, v) in x.iter().enumerate() {
         let w = 2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 16000.0;
@@ -262,7 +283,10 @@ fn capture_is_converted_to_the_guests_rate_and_channels() {
     }
     let level = 2.0 * (sn * sn + cs * cs).sqrt() / x.len() as f64;
     let expected = 0.5 * 0.25f64.cos();
-    assert!((level - expected).abs() < 0.005, "level {level}, expected {expected}");
+    assert!(
+        (level - expected).abs() < 0.005,
+        "level {level}, expected {expected}"
+    );
 }
 
 #[test]
@@ -275,7 +299,10 @@ fn a_read_with_no_audio_coming_is_answered_with_silence_before_the_guest_times_o
     // READ before START: nothing will be recorded for it.
     let before = world.now_us;
     let data = world.read(g, CAPTURE, 480).unwrap();
-    assert!(world.now_us - before < 1_000_000, "answered well before 3 s");
+    assert!(
+        world.now_us - before < 1_000_000,
+        "answered well before 3 s"
+    );
     assert!(data.iter().all(|&b| b == 0));
 }
 
@@ -291,7 +318,12 @@ fn a_guest_crashing_mid_stream_does_not_disturb_another() {
     // The other guest plays digital silence, so the steady guest's audio stays bit-exact
     // through the mix if and only if nothing is lost or repeated.
     world
-        .start_playback(crashing, PLAYBACK, PcmConfig::s16_stereo(48000), &vec![0; 192_000])
+        .start_playback(
+            crashing,
+            PLAYBACK,
+            PcmConfig::s16_stereo(48000),
+            &vec![0; 192_000],
+        )
         .unwrap();
     world.run_for_us(300_000);
     // The guest dies: its grants die with it, and the toolstack tears the device down.
@@ -299,13 +331,28 @@ fn a_guest_crashing_mid_stream_does_not_disturb_another() {
     world.grants.kill(6);
     let device = world.guests[crashing].device.clone();
     e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
-    world.xs.connect(0).remove(0, &device.frontend_path()).unwrap();
+    world
+        .xs
+        .connect(0)
+        .remove(0, &device.frontend_path())
+        .unwrap();
     assert!(world.run_until_done(2_000_000));
     let played = world.card.played();
     let start = find(&played, &data[..64]).expect("played");
-    assert_eq!(&played[start..start + data.len()], &data[..], "no gap, no glitch");
-    assert_eq!(world.grants.mapped_count(6), 0, "nothing of the dead guest stays mapped");
-    assert!(!world.xs.exists(&device.backend_path()), "the device is gone");
+    assert_eq!(
+        &played[start..start + data.len()],
+        &data[..],
+        "no gap, no glitch"
+    );
+    assert_eq!(
+        world.grants.mapped_count(6),
+        0,
+        "nothing of the dead guest stays mapped"
+    );
+    assert!(
+        !world.xs.exists(&device.backend_path()),
+        "the device is gone"
+    );
 }
 
 /// The frontend leaves and comes back (driver reload, suspend/resume, save/restore all
@@ -316,7 +363,11 @@ fn reconnect(world: &mut World, g: usize) {
     let state = format!("{}/state", device.frontend_path());
     world.xs.connect(domid).write(0, &state, b"5").unwrap();
     world.step();
-    assert_eq!(world.backend_state(&device).as_deref(), Some("2"), "ready again");
+    assert_eq!(
+        world.backend_state(&device).as_deref(),
+        Some("2"),
+        "ready again"
+    );
     world.xs.connect(domid).write(0, &state, b"1").unwrap();
     let front = e2e::sim::frontend::connect(
         &world.xs,
@@ -438,14 +489,23 @@ fn released_kernels_get_continuous_event_ids() {
         open_twice(Kernel::Released, EventIds::PerConnection),
         (vec![true; 3], 0)
     );
-    assert_eq!(open_twice(Kernel::Released, EventIds::Auto), (vec![true; 3], 0));
+    assert_eq!(
+        open_twice(Kernel::Released, EventIds::Auto),
+        (vec![true; 3], 0)
+    );
     // The other numbering really breaks them: the re-opened stream never drains.
-    assert_eq!(open_twice(Kernel::Released, EventIds::PerOpen).0, vec![true, false, true]);
+    assert_eq!(
+        open_twice(Kernel::Released, EventIds::PerOpen).0,
+        vec![true, false, true]
+    );
 }
 
 #[test]
 fn patched_kernels_get_ids_restarting_at_each_open() {
-    assert_eq!(open_twice(Kernel::Patched, EventIds::PerOpen), (vec![true; 3], 0));
+    assert_eq!(
+        open_twice(Kernel::Patched, EventIds::PerOpen),
+        (vec![true; 3], 0)
+    );
     assert_eq!(
         open_twice(Kernel::Patched, EventIds::PerConnection).0,
         vec![true, false, true]

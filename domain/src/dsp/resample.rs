@@ -56,7 +56,7 @@ const INTERP_PHASES: u64 = 512;
 /// Fractional bits of the blend factor between two interpolated rows.
 const FRAC_BITS: u32 = 16;
 /// The longest filter accepted (taps per output, in input frames): bounds memory and time for
-/// extreme downsampling ratios (about 1:140).
+/// extreme downsampling ratios (up to about 200:1, e.g. 768 kHz -> 3.84 kHz).
 const MAX_TAPS: u64 = 16 * 1024;
 /// Input frames taken into the history per refill, beyond the filter length.
 const BLOCK_FRAMES: usize = 512;
@@ -184,7 +184,7 @@ impl Resampler {
             (Mode::Exact, l as u64)
         } else {
             let phases = if l < m {
-                (INTERP_PHASES * l as u64).div_ceil(m as u64).max(16)
+                (INTERP_PHASES * l as u64).div_ceil(m as u64)
             } else {
                 INTERP_PHASES
             };
@@ -533,8 +533,9 @@ mod tests {
             b.swap(i, p);
             for r in i + 1..3 {
                 let f = a[r][i] / a[i][i];
-                for c in i..3 {
-                    a[r][c] -= f * a[i][c];
+                let pivot = a[i];
+                for (dst, src) in a[r][i..].iter_mut().zip(&pivot[i..]) {
+                    *dst -= f * src;
                 }
                 b[r] -= f * b[i];
             }

@@ -102,6 +102,11 @@ impl<M: SharedMem> EventConsumer<M> {
     }
 
     /// Takes the next event, if any.
+    /// The event page (tests play a broken frontend through it).
+    pub fn mem(&self) -> &M {
+        &self.mem
+    }
+
     pub fn take(&mut self) -> Option<CurPos> {
         let in_cons = self.mem.load_u32(EVT_IN_CONS);
         let in_prod = self.mem.load_u32(EVT_IN_PROD);

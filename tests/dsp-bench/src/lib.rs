@@ -76,8 +76,9 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> [f64; 3] {
         v.swap(i, p);
         for r in i + 1..3 {
             let f = m[r][i] / m[i][i];
-            for c in i..3 {
-                m[r][c] -= f * m[i][c];
+            let pivot = m[i];
+            for (dst, src) in m[r][i..].iter_mut().zip(&pivot[i..]) {
+                *dst -= f * src;
             }
             v[r] -= f * v[i];
         }
@@ -164,7 +165,8 @@ pub fn run_speex_float(
     let mut s = Speex::new(in_rate, out_rate, channels, quality).expect("speexdsp init");
     s.skip_zeros();
     let frames = input.len() / channels;
-    let mut out = vec![0.0; (frames as u64 * out_rate as u64 / in_rate as u64 + 8) as usize * channels];
+    let mut out =
+        vec![0.0; (frames as u64 * out_rate as u64 / in_rate as u64 + 8) as usize * channels];
     let (mut used, mut written) = (0, 0);
     while used < frames {
         let (u, w) = s.process_float(&input[used * channels..], &mut out[written * channels..]);

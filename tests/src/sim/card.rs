@@ -46,7 +46,7 @@ impl PcmStream for SideHandle {
         period_frames: u32,
     ) -> Result<(), Error> {
         let frame = params.frame_bytes().ok_or(Error::InvalidParams)?;
-        if period_frames == 0 || buffer_frames % period_frames != 0 {
+        if period_frames == 0 || !buffer_frames.is_multiple_of(period_frames) {
             return Err(Error::InvalidParams);
         }
         let mut s = self.0.borrow_mut();

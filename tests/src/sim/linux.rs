@@ -151,6 +151,7 @@ impl World {
     }
 
     pub fn with_card(config: Config, card: SimCard) -> World {
+        crate::log::init();
         let xs = XenstoreHost::new();
         let mut dom0 = xs.connect(0);
         dom0.write(0, "/local/domain/3/backend", b"").unwrap();
@@ -339,6 +340,29 @@ impl World {
             let mut endpoint = self.evtchn.endpoint(guest.domid);
             let _ = xen_ring::evtchn::EventChannels::notify(&mut endpoint, stream.request_port);
         }
+    }
+
+    /// Sends raw request bytes on stream `s` of guest `g` and returns every response the
+    /// backend queued right away (a hostile guest does not wait politely).
+    pub fn raw_request(&mut self, g: usize, s: usize, bytes: &[u8; 64]) -> Vec<Response> {
+        self.push_raw(g, s, bytes);
+        self.backend.service(self.now_us);
+        self.responses(g, s)
+    }
+
+    /// Every response waiting on stream `s` of guest `g`.
+    pub fn responses(&mut self, g: usize, s: usize) -> Vec<Response> {
+        let stream = &mut self.guests[g].front.streams[s];
+        let mut out = Vec::new();
+        while let Ok(Some(slot)) = stream.ring.next_response() {
+            out.push(Response::parse(&slot));
+        }
+        out
+    }
+
+    /// The gref of the first directory page of stream `s` of guest `g` (after hw_params).
+    pub fn directory(&self, g: usize, s: usize) -> GrantRef {
+        self.guests[g].pcms[s].directory[0]
     }
 
     fn status(&mut self, g: usize, s: usize, op: RequestOp) -> Result<Response, AlsaError> {
