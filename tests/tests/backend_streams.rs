@@ -4,7 +4,7 @@
 use e2e::sim::linux::{Kernel, PcmConfig, World, s16_samples, sine_s16};
 use e2e::sim::toolstack::CardConfig;
 use vsnd_backend::policy::{Config, EventIds, GuestPolicy};
-use xen_ring::sndif::TriggerType;
+use xen_ring::sndif::{RequestOp, TriggerType};
 use xen_ring::xs::Xenstore;
 
 const PLAYBACK: usize = 0;
@@ -514,4 +514,108 @@ fn patched_kernels_get_ids_restarting_at_each_open() {
     let (drained, dropped) = open_twice(Kernel::Patched, EventIds::Auto);
     assert_eq!(drained, vec![true; 3]);
     assert!(dropped > 0, "the switch was needed");
+}
+
+/// Plays 300 ms of a stereo 1 kHz tone at -6 dBFS after `setup` ran on the open stream,
+/// and returns the level of each channel on the card.
+fn levels_after(config: Config, setup: impl FnOnce(&mut World, usize)) -> [f64; 2] {
+    let mut world = World::new(config);
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let pcm = PcmConfig::s16_stereo(48000);
+    world.hw_params(g, PLAYBACK, pcm).unwrap();
+    world.prepare(g, PLAYBACK).unwrap();
+    setup(&mut world, g);
+    let data = signal(300);
+    world.guests[g].pcms[PLAYBACK].pending_play = data.iter().copied().collect();
+    world.step();
+    world.trigger(g, PLAYBACK, TriggerType::Start).unwrap();
+    assert!(world.run_until_done(2_000_000));
+    let samples = s16_samples(&world.card.played());
+    let first = samples.iter().position(|&s| s != 0).unwrap_or(0) / 2 * 2;
+    let out = &samples[first + 9600..first + 9600 + 96 * 100];
+    [tone_level(out, 0, 1000.0), tone_level(out, 1, 1000.0)]
+}
+
+fn volume_request(world: &mut World, g: usize, op: RequestOp) -> i32 {
+    world.request(g, PLAYBACK, op).unwrap().status
+}
+
+#[test]
+fn set_volume_and_mute_act_per_channel_and_get_volume_reports_them() {
+    let unity = levels_after(Config::default(), |_, _| {});
+    assert!((unity[0] - 0.5).abs() < 0.005 && (unity[1] - 0.5).abs() < 0.005);
+
+    let levels = levels_after(Config::default(), |world, g| {
+        // Left at -6.02 dB, right asks for +6 dB, which is capped at unity.
+        let mut values = (-6020i32).to_le_bytes().to_vec();
+        values.extend_from_slice(&6000i32.to_le_bytes());
+        world.poke(g, PLAYBACK, 0, &values);
+        let set = RequestOp::SetVolume {
+            offset: 0,
+            length: 8,
+        };
+        assert_eq!(volume_request(world, g, set), 0);
+        world.poke(g, PLAYBACK, 0, &[0; 8]);
+        let get = RequestOp::GetVolume {
+            offset: 0,
+            length: 8,
+        };
+        assert_eq!(volume_request(world, g, get), 0);
+        let mut expected = (-6020i32).to_le_bytes().to_vec();
+        expected.extend_from_slice(&0i32.to_le_bytes());
+        assert_eq!(world.peek(g, PLAYBACK, 0, 8), expected, "GET_VOLUME");
+        // Too short for two channels.
+        let short = RequestOp::SetVolume {
+            offset: 0,
+            length: 4,
+        };
+        assert_eq!(volume_request(world, g, short), -22);
+    });
+    assert!((levels[0] - 0.25).abs() < 0.003, "left {}", levels[0]);
+    assert!((levels[1] - 0.5).abs() < 0.005, "right {}", levels[1]);
+
+    let muted = levels_after(Config::default(), |world, g| {
+        world.poke(g, PLAYBACK, 0, &[0, 1]);
+        let mute = RequestOp::Mute {
+            offset: 0,
+            length: 2,
+        };
+        assert_eq!(volume_request(world, g, mute), 0);
+    });
+    assert!(muted[0] > 0.49 && muted[1] < 1e-6, "{muted:?}");
+
+    let unmuted = levels_after(Config::default(), |world, g| {
+        world.poke(g, PLAYBACK, 0, &[1, 1]);
+        let mute = RequestOp::Mute {
+            offset: 0,
+            length: 2,
+        };
+        assert_eq!(volume_request(world, g, mute), 0);
+        let unmute = RequestOp::Unmute {
+            offset: 0,
+            length: 2,
+        };
+        assert_eq!(volume_request(world, g, unmute), 0);
+    });
+    assert!(unmuted[0] > 0.49 && unmuted[1] > 0.49, "{unmuted:?}");
+}
+
+#[test]
+fn the_domains_policy_sets_a_guests_volume_and_mute() {
+    let policy = |volume_mdb, muted| {
+        let mut config = Config::default();
+        config.guests.insert(
+            5,
+            GuestPolicy {
+                volume_mdb,
+                muted,
+                ..GuestPolicy::default()
+            },
+        );
+        config
+    };
+    let quieter = levels_after(policy(-20_000, false), |_, _| {});
+    assert!((quieter[0] - 0.05).abs() < 0.001, "{quieter:?}");
+    let muted = levels_after(policy(0, true), |_, _| {});
+    assert!(muted[0] < 1e-6 && muted[1] < 1e-6);
 }

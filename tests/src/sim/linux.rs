@@ -360,6 +360,19 @@ impl World {
         out
     }
 
+    /// Writes `bytes` into the shared buffer of stream `s` of guest `g` without telling the
+    /// backend (volume requests carry their values this way).
+    pub fn poke(&mut self, g: usize, s: usize, offset: usize, bytes: &[u8]) {
+        copy_to_pages(&self.guests[g].pcms[s].buffer, offset, bytes);
+    }
+
+    /// Reads the shared buffer of stream `s` of guest `g`.
+    pub fn peek(&self, g: usize, s: usize, offset: usize, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        copy_from_pages(&self.guests[g].pcms[s].buffer, offset, &mut out);
+        out
+    }
+
     /// The gref of the first directory page of stream `s` of guest `g` (after hw_params).
     pub fn directory(&self, g: usize, s: usize) -> GrantRef {
         self.guests[g].pcms[s].directory[0]
