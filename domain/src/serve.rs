@@ -148,6 +148,22 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         }
     }
 
+    /// Frames written to the card ahead of what it has played: the latency the backend adds
+    /// on top of the guest's own buffer (`None` before the card plays).
+    pub fn playback_lead(&mut self) -> Option<u64> {
+        let mixer = self.mixer.as_ref()?;
+        if !mixer.running() {
+            return None;
+        }
+        let position = self
+            .device
+            .stream(Direction::Playback)
+            .ok()?
+            .position()
+            .ok()?;
+        Some(mixer.written().saturating_sub(position))
+    }
+
     /// Mixes every running playback stream into the card and moves their positions.
     fn play(&mut self) {
         let Some(mixer) = self.mixer.as_mut() else {
