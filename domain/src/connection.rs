@@ -19,6 +19,7 @@ use xen_ring::sndif::{
 };
 use xen_ring::xs::{NO_TRANSACTION, Xenstore};
 
+use crate::hints::Hints;
 use crate::policy::EventIds;
 use crate::stream::{Kind, StreamState};
 
@@ -51,6 +52,8 @@ pub struct StreamChannel<P> {
     pub event_port: Port,
     /// The sndif protocol state (open buffer, pipeline, position).
     pub state: StreamState<P>,
+    /// What the guest's configuration says about the stream (hints only).
+    pub hints: Hints,
 }
 
 /// Every stream of one frontend device.
@@ -145,6 +148,21 @@ impl<P: SharedMem> Connection<P> {
                     break;
                 }
                 let kind = read_kind(xs, &format!("{dir}/{XENSND_FIELD_TYPE}"))?;
+                let hints = Hints::read(xs, frontend_path, device, stream);
+                log::info!(
+                    "vsnd {frontend_id} {device}/{stream}: {kind:?}, guest offers formats {:#x}, rates {:#x}, {}-{} channels, {} byte buffers",
+                    hints.formats.0,
+                    hints.rates,
+                    hints.channels_min,
+                    hints.channels_max,
+                    hints.buffer_bytes
+                );
+                if !hints.compressed().is_empty() {
+                    log::warn!(
+                        "vsnd {frontend_id} {device}/{stream}: compressed formats {:#x} will be refused",
+                        hints.compressed().0
+                    );
+                }
                 let ring_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_RING_REF}"))?;
                 let request_channel = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_CHNL}"))?;
                 let evt_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_RING_REF}"))?;
@@ -185,6 +203,7 @@ impl<P: SharedMem> Connection<P> {
                     request_port,
                     event_port,
                     state: StreamState::new(kind, event_ids),
+                    hints,
                 });
             }
         }

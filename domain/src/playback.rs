@@ -183,7 +183,8 @@ impl PlaybackSource {
             .zip(bus.chunks_exact_mut(self.device_channels))
         {
             for ((sample, acc), gain) in frame.iter().zip(out_frame).zip(self.gains) {
-                *acc += volume::apply(*sample, gain);
+                // Saturating: however many guests play at full scale, the sum cannot wrap.
+                *acc = acc.saturating_add(volume::apply(*sample, gain));
             }
         }
         self.consumed += (wanted * frame_bytes) as u64;

@@ -619,3 +619,36 @@ fn the_domains_policy_sets_a_guests_volume_and_mute() {
     let muted = levels_after(policy(0, true), |_, _| {});
     assert!(muted[0] < 1e-6 && muted[1] < 1e-6);
 }
+
+#[test]
+fn a_guest_saved_and_restored_under_a_new_domid_plays_again() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    world
+        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &signal(200))
+        .unwrap();
+    world.run_for_us(50_000);
+    // `xl save`: the domain is gone, and the toolstack removes its devices.
+    world.guests[g].dead = true;
+    world.grants.kill(5);
+    let device = world.guests[g].device.clone();
+    e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
+    world
+        .xs
+        .connect(0)
+        .remove(0, &device.frontend_path())
+        .unwrap();
+    world.run_for_us(10_000);
+    assert!(!world.xs.exists(&device.backend_path()));
+    assert_eq!(world.grants.mapped_count(5), 0);
+    // `xl restore`: the same guest under a new domid, its device created afresh.
+    let restored = world.add_guest(9, &CardConfig::typical(), Kernel::Released);
+    let data = sine_s16(48000, 1500.0, 0.5, 2, 48 * 200);
+    world
+        .start_playback(restored, PLAYBACK, PcmConfig::s16_stereo(48000), &data)
+        .unwrap();
+    assert!(world.run_until_done(2_000_000));
+    let played = world.card.played();
+    let start = find(&played, &data[..64]).expect("played after restore");
+    assert_eq!(&played[start..start + data.len()], &data[..]);
+}

@@ -276,3 +276,52 @@ fn a_frontend_with_missing_or_bad_keys_is_not_connected_and_nothing_leaks() {
         );
     }
 }
+
+#[test]
+fn card_configuration_hints_inherit_card_device_stream_as_linux_reads_them() {
+    use vsnd_backend::hints::Hints;
+    use xen_ring::sndif::PcmFormat;
+    let sim = sim();
+    let dev = device(5, 0);
+    let mut card = CardConfig::typical();
+    card.sample_formats = Some("s16_le,f32_le".into()); // libxl's float spelling
+    card.sample_rates = Some("44100,48000,12345".into()); // 12345: not a rate Linux honours
+    card.channels_max = Some(2);
+    card.buffer_size = Some(32768);
+    create_vsnd(&sim.xs, &dev, &card).unwrap();
+    let fe = dev.frontend_path();
+    let mut guest = sim.xs.connect(5);
+    // The device narrows the channels; its capture stream the formats and buffer.
+    guest
+        .write(0, &format!("{fe}/0/channels-min"), b"2")
+        .unwrap();
+    guest
+        .write(0, &format!("{fe}/0/1/sample-formats"), b"float_le")
+        .unwrap();
+    guest
+        .write(0, &format!("{fe}/0/1/buffer-size"), b"8192")
+        .unwrap();
+    let mut reader = sim.xs.connect(BACKEND);
+    let playback = Hints::read(&mut reader, &fe, 0, 0);
+    let capture = Hints::read(&mut reader, &fe, 0, 1);
+    let f32_s16 = xen_ring::sndif::FormatSet::default()
+        .with(PcmFormat::S16Le)
+        .with(PcmFormat::F32Le);
+    assert_eq!(playback.formats, f32_s16);
+    assert_eq!(playback.rates, 1 << 6 | 1 << 7);
+    assert_eq!((playback.channels_min, playback.channels_max), (2, 2));
+    assert_eq!(playback.buffer_bytes, 32768);
+    assert_eq!(
+        capture.formats,
+        xen_ring::sndif::FormatSet::default().with(PcmFormat::F32Le)
+    );
+    assert_eq!(capture.buffer_bytes, 8192);
+    assert_eq!((capture.channels_min, capture.rates), (2, playback.rates));
+    // Nothing configured: Linux's defaults.
+    let bare = Hints::read(&mut reader, "/local/domain/5/device/vsnd/9", 0, 0);
+    assert_eq!(bare, Hints::default());
+    assert_eq!(
+        (bare.channels_min, bare.channels_max, bare.buffer_bytes),
+        (1, 2, 65536)
+    );
+}
