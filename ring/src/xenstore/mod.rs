@@ -6,6 +6,7 @@
 //! time. This module has the constants, [`codec`] turns messages into bytes and back, and
 //! [`DomainInterface`] moves the bytes through the shared page.
 
+pub mod client;
 mod codec;
 pub mod interface;
 
