@@ -7,7 +7,12 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
 mod selftest;
+#[cfg(target_os = "none")]
+mod xen;
 
 #[cfg(target_os = "none")]
 mod image {
@@ -59,6 +64,7 @@ mod image {
         if let Some(fault) = info.option("audiovm.fault") {
             deliberate_fault(fault);
         }
+        let xen = boot::xen::detect();
         let mut hda = None;
         pci::enumerate(|f| {
             log::info!(
@@ -72,33 +78,53 @@ mod image {
                 hda = Some(f);
             }
         });
-        let Some(hda) = hda else {
-            log::error!("no HDA controller: attach an Intel HDA device (QEMU: -device intel-hda)");
-            exit(ExitCode::Failure(EXIT_NO_HDA));
-        };
-        log::info!(
-            "HDA controller {} ({:04x}:{:04x})",
-            hda.bdf,
-            hda.vendor,
-            hda.device
-        );
-        let mut card = match sound_card(hda.bdf) {
-            Ok(card) => card,
-            Err(code) => exit(ExitCode::Failure(code)),
+        let card = match hda {
+            Some(hda) => {
+                log::info!(
+                    "HDA controller {} ({:04x}:{:04x})",
+                    hda.bdf,
+                    hda.vendor,
+                    hda.device
+                );
+                match sound_card(hda.bdf) {
+                    Ok(card) => Some(card),
+                    // On Xen the guests are still served, from a silent sink.
+                    Err(_) if xen.is_some() => None,
+                    Err(code) => exit(ExitCode::Failure(code)),
+                }
+            }
+            None if xen.is_some() => None,
+            None => {
+                log::error!(
+                    "no HDA controller: attach an Intel HDA device (QEMU: -device intel-hda)"
+                );
+                exit(ExitCode::Failure(EXIT_NO_HDA));
+            }
         };
         log::info!("ready");
-        match info.option("audiovm.selftest") {
-            Some(test) => match crate::selftest::run(&mut card, test) {
+        if let Some(test) = info.option("audiovm.selftest") {
+            let Some(mut card) = card else {
+                log::error!("selftest {test}: no sound card");
+                exit(ExitCode::Failure(EXIT_SELFTEST));
+            };
+            match crate::selftest::run(&mut card, test) {
                 Ok(()) => exit(ExitCode::Success),
                 Err(message) => {
                     log::error!("selftest {test}: {message}");
                     exit(ExitCode::Failure(EXIT_SELFTEST))
                 }
-            },
+            }
+        }
+        let mut card = card;
+        if let Some(card) = card.as_mut()
+            && info.option("audiovm.chime") != Some("off")
+            && let Err(message) = crate::selftest::chime(card)
+        {
+            log::warn!("startup chime: {message}");
+        }
+        match xen {
+            Some(base) => crate::xen::serve(info, base, card),
             None => {
-                if let Err(message) = crate::selftest::chime(&mut card) {
-                    log::warn!("startup chime: {message}");
-                }
                 log::info!("idle: no Xen, nothing to serve");
                 loop {
                     boot::apic::sleep_us(1_000_000);

@@ -144,6 +144,7 @@ boot_stack_top:
 /// The first Rust code: builds the [`BootInfo`] and hands over to the image.
 extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
     console::init(log::LevelFilter::Info);
+    crate::heap::init();
     idt::init();
     crate::apic::init();
     let path = match path {

@@ -1,11 +1,13 @@
 //! The unikernel runtime: boot entries, CPU and memory setup, interrupts, console, PCI and
-//! exit, and (later) the real Xen interfaces behind the `xen-ring` traits.
+//! exit, and the real Xen interfaces behind the `xen-ring` traits.
 //!
 //! Every way the image is started (Multiboot1, Xen PVH) is normalised into one
 //! [`BootInfo`]; nothing after the entry asks how it was booted. This crate and the drivers'
 //! register layer are the only places with `unsafe`.
 
 #![no_std]
+
+extern crate alloc;
 
 pub mod apic;
 pub mod bootinfo;
@@ -15,9 +17,11 @@ pub mod dma;
 pub mod exit;
 pub mod fault;
 pub mod hda;
+pub mod heap;
 pub mod pci;
 pub mod port;
 pub mod time;
+pub mod xen;
 
 #[cfg(target_os = "none")]
 mod entry;

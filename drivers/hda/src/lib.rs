@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod controller;
+pub mod device;
 pub mod mmio;
 pub mod regs;
 pub mod stream;

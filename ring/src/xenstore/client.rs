@@ -69,6 +69,12 @@ impl<M: SharedMem, D: Doorbell> Client<M, D> {
         }
     }
 
+    /// Sets our domain id once xenstore told us (`read("domid")`: relative paths are
+    /// relative to our own domain's directory).
+    pub fn set_domid(&mut self, domid: DomId) {
+        self.domid = domid;
+    }
+
     /// The doorbell (the image polls its event channel through it).
     pub fn doorbell(&mut self) -> &mut D {
         &mut self.doorbell
