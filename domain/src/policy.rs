@@ -83,3 +83,78 @@ impl Config {
         self.guests.get(&domid).copied().unwrap_or(self.default)
     }
 }
+
+/// Reads the administrator's settings from our own xenstore subtree, `<root>/default/<key>`
+/// and `<root>/guests/<domid>/<key>` (`root` = `/local/domain/<us>/audiovm`), on top of
+/// `base` (the command line). Keys: `capture` (1/0), `volume` (0.001 dB), `muted` (1/0),
+/// `event-ids` (auto/connection/open), `max-buffer` (bytes). Only dom0 and we can write
+/// there, never a guest. Unreadable or malformed values are ignored.
+pub fn read_overrides<X: xen_ring::xs::Xenstore>(xs: &mut X, root: &str, base: &Config) -> Config {
+    use alloc::format;
+    let mut config = base.clone();
+    config.default = read_guest(xs, &format!("{root}/default"), base.default);
+    let mut domids = alloc::vec::Vec::new();
+    let _ = xs.directory(
+        xen_ring::xs::NO_TRANSACTION,
+        &format!("{root}/guests"),
+        &mut |name| {
+            if domids.len() < 1024
+                && let Ok(domid) = name.parse::<DomId>()
+            {
+                domids.push(domid);
+            }
+        },
+    );
+    for (domid, policy) in config.guests.iter_mut() {
+        if !domids.contains(domid) {
+            *policy = read_guest(xs, &format!("{root}/default"), *policy);
+        }
+    }
+    for domid in domids {
+        let start = base.guests.get(&domid).copied().unwrap_or(config.default);
+        let policy = read_guest(xs, &format!("{root}/guests/{domid}"), start);
+        config.guests.insert(domid, policy);
+    }
+    config
+}
+
+fn read_guest<X: xen_ring::xs::Xenstore>(
+    xs: &mut X,
+    dir: &str,
+    mut policy: GuestPolicy,
+) -> GuestPolicy {
+    let mut value = |key: &str| {
+        let mut buf = [0u8; 16];
+        let path = alloc::format!("{dir}/{key}");
+        let len = xs
+            .read(xen_ring::xs::NO_TRANSACTION, &path, &mut buf)
+            .ok()?;
+        core::str::from_utf8(&buf[..len])
+            .ok()
+            .map(|s| alloc::string::String::from(s.trim()))
+    };
+    let flag = |v: Option<alloc::string::String>| match v.as_deref() {
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        _ => None,
+    };
+    if let Some(capture) = flag(value("capture")) {
+        policy.capture = capture;
+    }
+    if let Some(muted) = flag(value("muted")) {
+        policy.muted = muted;
+    }
+    if let Some(mdb) = value("volume").and_then(|v| v.parse().ok()) {
+        policy.volume_mdb = mdb;
+    }
+    if let Some(bytes) = value("max-buffer").and_then(|v| v.parse().ok()) {
+        policy.max_buffer_bytes = bytes;
+    }
+    match value("event-ids").as_deref() {
+        Some("auto") => policy.event_ids = EventIds::Auto,
+        Some("connection") => policy.event_ids = EventIds::PerConnection,
+        Some("open") => policy.event_ids = EventIds::PerOpen,
+        _ => {}
+    }
+    policy
+}

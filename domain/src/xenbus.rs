@@ -32,6 +32,8 @@ use crate::policy::Config;
 /// which carry their own token).
 const BACKEND_TOKEN: &str = "vsnd-backend";
 const FRONTEND_TOKEN: &str = "vsnd-frontend";
+/// The token of our watch on our own `audiovm` subtree (the administrator's policy).
+const POLICY_TOKEN: &str = "vsnd-policy";
 /// Longest value we read from xenstore; longer ones are refused.
 const VALUE_MAX: usize = 256;
 
@@ -57,6 +59,9 @@ pub struct Backend<X, G: GrantTable, E, D: AudioDevice> {
     pub(crate) evtchn: E,
     pub(crate) device: D,
     pub(crate) config: Config,
+    /// The configuration we were started with; xenstore overrides apply on top of it.
+    base_config: Config,
+    policy_root: String,
     /// The card's playback and capture sides (None: the card cannot do that direction).
     pub(crate) mixer: Option<Mixer>,
     pub(crate) recorder: Option<Recorder>,
@@ -118,12 +123,19 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         });
         let root = format!("/local/domain/{}/backend/vsnd", xs.domid());
         xs.watch(&root, BACKEND_TOKEN)?;
+        let policy_root = format!("/local/domain/{}/audiovm", xs.domid());
+        if let Err(e) = xs.watch(&policy_root, POLICY_TOKEN) {
+            log::warn!("cannot watch {policy_root}: {e}; the command line's policy stays");
+        }
+        let config = crate::policy::read_overrides(&mut xs, &policy_root, &config);
         Ok(Backend {
             xs,
             grants,
             evtchn,
             device,
+            base_config: config.clone(),
             config,
+            policy_root,
             mixer,
             recorder,
             root,
@@ -150,6 +162,24 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         }
     }
 
+    /// The policy in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Re-reads the administrator's policy and applies it to every open stream.
+    fn reload_policy(&mut self) {
+        self.config =
+            crate::policy::read_overrides(&mut self.xs, &self.policy_root, &self.base_config);
+        for (key, connection) in self.connections.iter_mut() {
+            let policy = self.config.guest(key.0);
+            for stream in &mut connection.streams {
+                stream.state.policy_changed(&policy);
+            }
+        }
+        log::info!("policy reloaded from {}", self.policy_root);
+    }
+
     /// The devices being served.
     pub fn devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.values()
@@ -158,8 +188,17 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     /// Handles every watch event that arrived, and closes devices whose guest broke the
     /// protocol; call after each xenstore notification.
     pub fn poll(&mut self) {
-        let mut fired = false;
-        self.xs.take_watch_events(&mut |_, _| fired = true);
+        let (mut fired, mut policy) = (false, false);
+        self.xs.take_watch_events(&mut |_, token| {
+            if token == POLICY_TOKEN {
+                policy = true;
+            } else {
+                fired = true;
+            }
+        });
+        if policy {
+            self.reload_policy();
+        }
         for key in core::mem::take(&mut self.failed) {
             if self.connections.contains_key(&key) {
                 self.disconnect(key);

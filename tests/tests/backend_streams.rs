@@ -652,3 +652,51 @@ fn a_guest_saved_and_restored_under_a_new_domid_plays_again() {
     let start = find(&played, &data[..64]).expect("played after restore");
     assert_eq!(&played[start..start + data.len()], &data[..]);
 }
+
+#[test]
+fn the_administrator_grants_and_revokes_capture_and_sets_volume_through_xenstore() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let config = PcmConfig::s16_stereo(48000);
+    assert_eq!(
+        world.start_capture(g, CAPTURE, config, 9600),
+        Err(e2e::sim::linux::AlsaError::Status(-13)),
+        "denied by default"
+    );
+    // dom0 writes the policy under the driver domain's own directory.
+    let mut dom0 = world.xs.connect(0);
+    dom0.write(0, "/local/domain/3/audiovm/guests/5/capture", b"1")
+        .unwrap();
+    world.step();
+    assert!(world.backend.config().guest(5).capture);
+    let mic = sine_s16(48000, 440.0, 0.25, 2, 48000);
+    world.card.record(&mic);
+    world.start_capture(g, CAPTURE, config, 19200).unwrap();
+    assert!(world.run_until_done(2_000_000));
+    let got = world.guests[g].pcms[CAPTURE].recorded.clone();
+    assert_eq!(
+        &got[..],
+        &mic[..got.len()],
+        "allowed: the microphone's audio"
+    );
+    // Revoked: the next OPEN is refused (an open stream is fed nothing more either).
+    dom0.write(0, "/local/domain/3/audiovm/guests/5/capture", b"0")
+        .unwrap();
+    world.step();
+    world.start_capture(g, CAPTURE, config, 19200).unwrap_err();
+    world.hw_free(g, CAPTURE).unwrap();
+    // A guest's own tree cannot grant it: the guest writes there and nothing changes.
+    let mut guest = world.xs.connect(5);
+    assert!(
+        guest
+            .write(0, "/local/domain/3/audiovm/guests/5/capture", b"1")
+            .is_err()
+    );
+    world.step();
+    assert!(!world.backend.config().guest(5).capture);
+    // Volume: -20 dB for this guest, applied to its open streams.
+    dom0.write(0, "/local/domain/3/audiovm/guests/5/volume", b"-20000")
+        .unwrap();
+    world.step();
+    assert_eq!(world.backend.config().guest(5).volume_mdb, -20_000);
+}

@@ -154,6 +154,21 @@ impl World {
         crate::log::init();
         let xs = XenstoreHost::new();
         let mut dom0 = xs.connect(0);
+        // As libxl creates a domain's directory: dom0's, readable by the domain.
+        dom0.write(0, "/local/domain/3", b"").unwrap();
+        let domain_dir = [
+            Perm {
+                domid: 0,
+                read: false,
+                write: false,
+            },
+            Perm {
+                domid: BACKEND,
+                read: true,
+                write: false,
+            },
+        ];
+        dom0.set_perms(0, "/local/domain/3", &domain_dir).unwrap();
         dom0.write(0, "/local/domain/3/backend", b"").unwrap();
         let ours = [Perm {
             domid: BACKEND,
