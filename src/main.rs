@@ -138,6 +138,8 @@ mod image {
         pub controller: Controller<Mmio, TscClock, DmaBuffer>,
         pub codec: codec::Codec,
         pub route: codec::Route,
+        /// The chosen codec's capture route, if it can record.
+        pub capture: Option<codec::CaptureRoute>,
     }
 
     /// Brings the controller up, enumerates every codec and chooses the playback route.
@@ -216,10 +218,21 @@ mod image {
             route.pin(),
             route.converter()
         );
+        let capture = codec::capture_path(&codec);
+        match &capture {
+            Some(c) => log::info!(
+                "capture path: codec {} pin {:#04x} to converter {:#04x}",
+                codec.cad,
+                c.pin(),
+                c.converter()
+            ),
+            None => log::info!("capture path: none (the codec cannot record)"),
+        }
         Ok(Card {
             controller,
             codec,
             route,
+            capture,
         })
     }
 

@@ -1,6 +1,8 @@
 //! Sound without Xen: the startup chime, and the standalone self-tests
 //! (`audiovm.selftest=tone:<hz>:<seconds>` plays a sine at -6 dBFS on both channels through
-//! the chosen playback path, continuously; `audiovm.selftest=ready` stops once the card is up).
+//! the chosen playback path, continuously; `audiovm.selftest=capture:<seconds>` records from
+//! the chosen capture path and logs the frames captured and their peak level;
+//! `audiovm.selftest=ready` stops once the card is up).
 
 use audio_hal::tone::Sine;
 use boot::dma;
@@ -38,7 +40,13 @@ pub fn run(card: &mut Card, spec: &str) -> Result<(), &'static str> {
                 sine.next_sample()
             })
         }
-        _ => Err("unknown self-test (expected ready or tone:<hz>:<seconds>)"),
+        (Some("capture"), Some(seconds), None, None) => {
+            let seconds: u64 = seconds
+                .parse()
+                .map_err(|_| "capture duration is not a number")?;
+            record(card, seconds * u64::from(RATE))
+        }
+        _ => Err("unknown self-test (expected ready, tone:<hz>:<seconds> or capture:<seconds>)"),
     }
 }
 
@@ -131,5 +139,70 @@ fn play(
         elapsed / 1000
     );
     let _ = stream.bdl().len();
+    Ok(())
+}
+
+/// Records `frames` frames through the card's capture route and logs how many arrived and
+/// their peak level.
+fn record(card: &mut Card, frames: u64) -> Result<(), &'static str> {
+    let route = card
+        .capture
+        .clone()
+        .ok_or("the codec has no capture path")?;
+    let format = format_word(RATE, CHANNELS).ok_or("unsupported format")?;
+    for (nid, verb) in codec::capture_activation(&card.codec, &route, 2, format) {
+        card.controller
+            .command(card.codec.cad, nid, verb)
+            .map_err(|_| "the codec did not take the capture route's verbs")?;
+    }
+    let positions = dma::alloc(4096, 4096).ok_or("out of DMA memory")?;
+    let position_buffer = card.controller.enable_position_buffer(&positions);
+    let buffer = dma::alloc((PERIODS * PERIOD_BYTES) as usize, 4096).ok_or("out of DMA memory")?;
+    let bdl = dma::alloc(4096, 4096).ok_or("out of DMA memory")?;
+    let (regs, clock) = card.controller.regs_and_clock();
+    let mut stream =
+        OutputStream::prepare_input(regs, clock, buffer, bdl, PERIODS, PERIOD_BYTES, 2, format)
+            .map_err(|_| "the input stream did not reset")?;
+    stream
+        .start(regs, clock)
+        .map_err(|_| "the input stream did not start")?;
+    let started = boot::console::uptime_us();
+    let limit = started + (frames / u64::from(RATE) + 5) * 1_000_000;
+    let (total, mut read, mut peak) = (frames * FRAME_BYTES, 0u64, 0i32);
+    let mut chunk = [0u8; PERIOD_BYTES as usize];
+    while read < total {
+        let position = if position_buffer {
+            positions.read32(8 * stream.index() as usize)
+        } else {
+            stream.link_position(regs)
+        };
+        let recorded = stream.advance(position);
+        // Whole periods as they complete; the last one may be partial.
+        loop {
+            let n = u64::from(PERIOD_BYTES).min(total - read);
+            if n == 0 || read + n > recorded {
+                break;
+            }
+            let chunk = &mut chunk[..n as usize];
+            stream.read((read % u64::from(PERIODS * PERIOD_BYTES)) as u32, chunk);
+            for sample in chunk.chunks_exact(2) {
+                peak = peak.max(i32::from(i16::from_le_bytes([sample[0], sample[1]])).abs());
+            }
+            read += n;
+        }
+        if boot::console::uptime_us() > limit {
+            let _ = stream.stop(regs, clock);
+            return Err("the input stream stopped advancing");
+        }
+        boot::apic::sleep_us(1000);
+    }
+    stream
+        .stop(regs, clock)
+        .map_err(|_| "the input stream did not stop")?;
+    log::info!(
+        "captured {} frames in {} ms, peak {peak} of 32768",
+        read / FRAME_BYTES,
+        (boot::console::uptime_us() - started) / 1000
+    );
     Ok(())
 }

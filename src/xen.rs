@@ -65,7 +65,13 @@ pub fn serve(info: &BootInfo, base: u32, card: Option<Card>) -> ! {
     let config = policy(info);
     match card {
         Some(card) => {
-            let device = HdaDevice::new(card.controller, card.codec, card.route, BootDma);
+            let device = HdaDevice::new(
+                card.controller,
+                card.codec,
+                card.route,
+                card.capture,
+                BootDma,
+            );
             run(Backend::start(xs, grants, evtchn, device, config))
         }
         None => {

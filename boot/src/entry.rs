@@ -144,7 +144,6 @@ boot_stack_top:
 /// The first Rust code: builds the [`BootInfo`] and hands over to the image.
 extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
     console::init(log::LevelFilter::Info);
-    crate::heap::init();
     idt::init();
     crate::apic::init();
     let path = match path {
@@ -163,6 +162,8 @@ extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
         BootPath::Linux => read_zero_page(&mut info, info_paddr),
         _ => log::warn!("boot: loader information missing or invalid (magic {magic:#x})"),
     }
+    let heap = crate::heap::init(&info);
+    log::info!("heap: {} KiB", heap / 1024);
     unsafe extern "Rust" {
         fn audiovm_main(info: &BootInfo) -> !;
     }

@@ -136,3 +136,46 @@ fn without_a_selftest_the_image_chimes_two_rising_notes_and_idles() {
     assert!((second.frequency - 880.0).abs() < 2.0, "{second:?}");
     assert!((first.peak_dbfs + 12.04).abs() < 1.0, "{first:?}");
 }
+
+#[test]
+fn the_capture_selftest_records_through_the_duplex_codecs_input_for_its_whole_duration() {
+    // QEMU has no recordable input source here (the `none` audiodev records silence), so
+    // what this proves is the capture path, the input stream descriptor and its DMA: frames
+    // keep arriving for the whole time, in step with the clock.
+    let boot = Qemu::new("q35", Artifact::Multiboot)
+        .deterministic_time()
+        .device("ich9-intel-hda,id=hda")
+        .device("hda-duplex,bus=hda.0,audiodev=snd")
+        .audiodev("none,id=snd")
+        .append("audiovm.selftest=capture:2")
+        .boot();
+    boot.assert_logged("capture path: codec 0 pin 0x05 to converter 0x04");
+    boot.assert_logged("captured 96000 frames in ");
+    assert_eq!(boot.outcome, Outcome::Success, "{}", boot.serial);
+    let ms: u64 = boot
+        .serial
+        .split("captured 96000 frames in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|ms| ms.trim().parse().ok())
+        .expect("duration logged");
+    assert!((1900..=2600).contains(&ms), "2 s of audio took {ms} ms");
+}
+
+#[test]
+fn a_codec_without_input_fails_the_capture_selftest_clearly() {
+    let boot = Qemu::new("q35", Artifact::Multiboot)
+        .deterministic_time()
+        .device("intel-hda,id=hda")
+        .device("hda-output,bus=hda.0,audiodev=snd")
+        .audiodev("none,id=snd")
+        .append("audiovm.selftest=capture:1")
+        .boot();
+    boot.assert_logged("capture path: none");
+    boot.assert_logged("the codec has no capture path");
+    assert!(
+        matches!(boot.outcome, Outcome::Failure(_)),
+        "{}",
+        boot.serial
+    );
+}

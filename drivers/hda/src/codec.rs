@@ -62,7 +62,12 @@ pub const PINCAP_OUT: u32 = 1 << 4;
 pub const PINCAP_IN: u32 = 1 << 5;
 pub const PINCAP_EAPD: u32 = 1 << 16;
 /// Pin control bits (verb 707).
+pub const PIN_IN_EN: u8 = 1 << 5;
 pub const PIN_OUT_EN: u8 = 1 << 6;
+/// Pin capability: 80 % microphone bias (VRef) available.
+pub const PINCAP_VREF_80: u32 = 1 << 10;
+/// Pin control VRef field for 80 %.
+pub const PIN_VREF_80: u8 = 0b100;
 pub const PIN_HP_EN: u8 = 1 << 7;
 
 /// One widget as enumerated.
@@ -331,6 +336,155 @@ pub fn playback_path(codec: &Codec) -> Option<Route> {
     })
 }
 
+/// A route from an input converter (ADC) to an input pin: `hops[0]` is the converter, the
+/// last is the pin; each hop but the last records which of its connections leads on (the
+/// ADC's connection list points back toward the pins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRoute {
+    pub hops: Vec<(u8, u8), MAX_DEPTH>,
+}
+
+impl CaptureRoute {
+    pub fn converter(&self) -> u8 {
+        self.hops[0].0
+    }
+
+    pub fn pin(&self) -> u8 {
+        self.hops[self.hops.len() - 1].0
+    }
+}
+
+/// Input pins in order of preference: microphone, line in, then any other input; wired
+/// before unconnected, the machine's own before a dock's.
+fn input_rank(w: &Widget) -> Option<(bool, bool, u8)> {
+    if w.kind != WidgetType::Pin || w.pin_caps & PINCAP_IN == 0 || w.caps & WCAP_DIGITAL != 0 {
+        return None;
+    }
+    let device = match w.default_device() {
+        0xa => 0,                   // mic in
+        0x8 => 1,                   // line in
+        0x9 | 0xb | 0xc | 0xd => 2, // aux, telephony, S/PDIF in, digital other in
+        _ => 3,
+    };
+    Some((w.unconnected(), w.on_dock(), device))
+}
+
+/// Depth-first search from `nid` (a converter or a mixer/selector on the way) to `pin`.
+fn reach_pin(
+    codec: &Codec,
+    nid: u8,
+    pin: u8,
+    route: &mut CaptureRoute,
+    visited: &mut u128,
+) -> bool {
+    let Some(widget) = codec.widget(nid) else {
+        return false;
+    };
+    if *visited & (1 << nid) != 0 || route.hops.is_full() {
+        return false;
+    }
+    *visited |= 1 << nid;
+    if nid == pin {
+        return route.hops.push((nid, 0)).is_ok();
+    }
+    if !matches!(
+        widget.kind,
+        WidgetType::Input | WidgetType::Mixer | WidgetType::Selector
+    ) {
+        return false;
+    }
+    for (index, &next) in widget.connections.iter().enumerate() {
+        let depth = route.hops.len();
+        if route.hops.push((nid, index as u8)).is_err() {
+            return false;
+        }
+        if reach_pin(codec, next, pin, route, visited) {
+            return true;
+        }
+        route.hops.truncate(depth);
+    }
+    false
+}
+
+/// The capture route: the best-ranked input pin that some input converter reaches.
+/// `None`: the codec cannot record.
+pub fn capture_path(codec: &Codec) -> Option<CaptureRoute> {
+    let mut pins: Vec<((bool, bool, u8), u8), MAX_WIDGETS> = codec
+        .widgets
+        .iter()
+        .filter_map(|w| Some((input_rank(w)?, w.nid)))
+        .collect();
+    pins.sort_unstable();
+    pins.iter().find_map(|&(_, pin)| {
+        codec
+            .widgets
+            .iter()
+            .filter(|w| w.kind == WidgetType::Input && w.caps & WCAP_DIGITAL == 0)
+            .find_map(|adc| {
+                let mut route = CaptureRoute { hops: Vec::new() };
+                let mut visited = 0u128;
+                reach_pin(codec, adc.nid, pin, &mut route, &mut visited).then_some(route)
+            })
+    })
+}
+
+/// The verbs that open a capture `route` for stream `tag` in `format`: power, converter
+/// stream and format, input amplifiers at 0 dB unmuted, selectors, pin control (input, with
+/// microphone bias where the pin has it).
+pub fn capture_activation(
+    codec: &Codec,
+    route: &CaptureRoute,
+    tag: u8,
+    format: u16,
+) -> Vec<(u8, Verb), MAX_ACTIVATION> {
+    let mut verbs = Vec::new();
+    let mut push = |nid, verb| {
+        let _ = verbs.push((nid, verb));
+    };
+    push(codec.afg, Verb::short(SET_POWER_STATE, 0));
+    for (position, &(nid, index)) in route.hops.iter().enumerate() {
+        let Some(w) = codec.widget(nid) else { continue };
+        if w.caps & WCAP_POWER_CONTROL != 0 {
+            push(nid, Verb::short(SET_POWER_STATE, 0));
+        }
+        let last = position + 1 == route.hops.len();
+        if w.kind == WidgetType::Input {
+            push(nid, Verb::short(SET_CONVERTER_STREAM, tag << 4));
+            push(nid, Verb::long(SET_CONVERTER_FORMAT, format));
+        }
+        if !last && w.caps & WCAP_IN_AMP != 0 {
+            push(
+                nid,
+                Verb::long(
+                    SET_AMP_GAIN_MUTE,
+                    0x7000 | u16::from(index) << 8 | zero_db(w.in_amp_caps),
+                ),
+            );
+        }
+        if !last
+            && matches!(w.kind, WidgetType::Selector | WidgetType::Input)
+            && w.connections.len() > 1
+        {
+            push(nid, Verb::short(SET_CONNECTION_SELECT, index));
+        }
+        if last && w.kind == WidgetType::Pin {
+            if w.caps & WCAP_IN_AMP != 0 {
+                push(
+                    nid,
+                    Verb::long(SET_AMP_GAIN_MUTE, 0x7000 | zero_db(w.in_amp_caps)),
+                );
+            }
+            let vref = if w.pin_caps & PINCAP_VREF_80 != 0 && w.default_device() == 0xa {
+                PIN_VREF_80
+            } else {
+                0
+            };
+            push(nid, Verb::short(SET_PIN_CONTROL, PIN_IN_EN | vref));
+        }
+    }
+    verbs
+}
+
 /// The 0 dB step of an amplifier (amp caps bits 6:0).
 fn zero_db(amp_caps: u32) -> u16 {
     (amp_caps & 0x7f) as u16
@@ -448,6 +602,55 @@ mod tests {
             (2, Verb::long(SET_AMP_GAIN_MUTE, 0xb04a)),
         ];
         assert_eq!(verbs.as_slice(), &expected);
+    }
+
+    #[test]
+    fn qemu_duplex_records_through_adc_4_from_its_line_in_pin_5() {
+        let codec = qemu_duplex();
+        let route = capture_path(&codec).unwrap();
+        assert_eq!(route.hops.as_slice(), &[(4, 0), (5, 0)]);
+        assert_eq!((route.converter(), route.pin()), (4, 5));
+        let verbs = capture_activation(&codec, &route, 2, 0x0011);
+        let expected = [
+            (1, Verb::short(SET_POWER_STATE, 0)),
+            (4, Verb::short(SET_CONVERTER_STREAM, 0x20)),
+            (4, Verb::long(SET_CONVERTER_FORMAT, 0x0011)),
+            (4, Verb::long(SET_AMP_GAIN_MUTE, 0x704a)),
+            (5, Verb::short(SET_PIN_CONTROL, PIN_IN_EN)),
+        ];
+        assert_eq!(verbs.as_slice(), &expected);
+    }
+
+    #[test]
+    fn a_microphone_beats_line_in_through_a_selector_and_gets_its_bias() {
+        // ADC 8 <- selector 0x23 <- {line in 0x1a, mic 0x18}; a playback-only codec part.
+        let widgets = [
+            widget(2, 0x0000_001d, 0, 0, &[]),
+            widget(0x14, 0x0040_0101, 0x10, 0x0101_4010, &[2]),
+            widget(8, 0x0010_011b, 0, 0, &[0x23]),
+            widget(0x23, 0x0030_0103, 0, 0, &[0x1a, 0x18]),
+            widget(0x1a, 0x0040_0001, 0x20, 0x0181_3020, &[]),
+            widget(0x18, 0x0040_0003, 0x20 | PINCAP_VREF_80, 0x01a1_9030, &[]),
+        ];
+        let codec = Codec {
+            cad: 0,
+            vendor_id: 0x10ec_0269,
+            revision: 0,
+            afg: 1,
+            widgets: widgets.into_iter().collect(),
+        };
+        let route = capture_path(&codec).unwrap();
+        assert_eq!(route.hops.as_slice(), &[(8, 0), (0x23, 1), (0x18, 0)]);
+        let verbs = capture_activation(&codec, &route, 2, 0x0011);
+        assert!(verbs.contains(&(0x23, Verb::short(SET_CONNECTION_SELECT, 1))));
+        assert!(verbs.contains(&(0x18, Verb::short(SET_PIN_CONTROL, PIN_IN_EN | PIN_VREF_80))));
+        assert!(verbs.contains(&(0x18, Verb::long(SET_AMP_GAIN_MUTE, 0x704a))));
+        // Without the microphone, line in; without inputs at all, nothing.
+        let mut codec = codec;
+        codec.widgets.retain(|w| w.nid != 0x18);
+        assert_eq!(capture_path(&codec).unwrap().pin(), 0x1a);
+        codec.widgets.retain(|w| w.nid != 0x1a);
+        assert_eq!(capture_path(&codec), None);
     }
 
     #[test]

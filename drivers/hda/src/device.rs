@@ -1,21 +1,26 @@
-//! The HDA card behind the audio traits: what the vsnd backend mixes into.
+//! The HDA card behind the audio traits: what the vsnd backend mixes into and records from.
 //!
-//! Playback only for now (capture paths are issue #3's next step): the chosen route, 16-bit
-//! PCM at the rates the stream format word expresses, stereo, positions from the DMA
-//! position buffer when the controller has one (reading LPIB costs a hypervisor exit).
+//! One playback route and (when the codec has one) one capture route, 16-bit PCM at the
+//! rates the stream format word expresses, stereo, positions from the DMA position buffer
+//! when the controller has one (reading LPIB costs a hypervisor exit).
+//!
+//! `audio_hal::AudioDevice` hands out one stream type for both directions, and both
+//! directions need the one controller: [`Ports`] is that type, and [`AudioDevice::stream`]
+//! selects which direction the following calls act on.
 
 use audio_hal::{
     AudioDevice, Capabilities, Direction, Error, FormatSet, PcmFormat, PcmParams, PcmStream, RATES,
 };
 
 use crate::Controller;
-use crate::codec::{self, Codec, Route};
+use crate::codec::{self, CaptureRoute, Codec, Route};
 use crate::regs::{Clock, DmaRegion, Registers};
 use crate::stream::{OutputStream, StreamError, format_word};
 use crate::verb::CommandTransport;
 
-/// Stream tag of the playback stream.
-const TAG: u8 = 1;
+/// Stream tags: one per direction, distinct on the link.
+const PLAYBACK_TAG: u8 = 1;
+const CAPTURE_TAG: u8 = 2;
 const FRAME_BYTES: u32 = 4;
 
 /// Where the device gets DMA memory.
@@ -25,44 +30,51 @@ pub trait DmaAlloc {
     fn alloc(&mut self, bytes: usize, align: usize) -> Option<Self::Region>;
 }
 
-/// The playback side of an HDA card.
-pub struct Playback<R, C, D: DmaAlloc> {
+type Descriptor<D> = OutputStream<<D as DmaAlloc>::Region, <D as DmaAlloc>::Region>;
+
+/// Both directions of the card, one at a time.
+pub struct Ports<R, C, D: DmaAlloc> {
     controller: Controller<R, C, D::Region>,
     codec: Codec,
-    route: Route,
+    playback_route: Route,
+    capture_route: Option<CaptureRoute>,
     dma: D,
     positions: Option<D::Region>,
-    stream: Option<OutputStream<D::Region, D::Region>>,
-    frames: u64,
+    selected: Direction,
+    playback: Option<Descriptor<D>>,
+    capture: Option<Descriptor<D>>,
 }
 
 /// An HDA card as an [`AudioDevice`].
 pub struct HdaDevice<R, C, D: DmaAlloc> {
-    playback: Playback<R, C, D>,
+    ports: Ports<R, C, D>,
 }
 
 impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
-    /// A device playing through `route` of `codec` on a controller whose command rings run.
+    /// A device playing through `playback` (and recording through `capture`) of `codec` on
+    /// a controller whose command rings run.
     pub fn new(
         mut controller: Controller<R, C, D::Region>,
         codec: Codec,
-        route: Route,
+        playback: Route,
+        capture: Option<CaptureRoute>,
         mut dma: D,
     ) -> Self {
-        let positions = dma.alloc(4096, 4096);
-        let positions = match positions {
+        let positions = match dma.alloc(4096, 4096) {
             Some(region) if controller.enable_position_buffer(&region) => Some(region),
             _ => None,
         };
         HdaDevice {
-            playback: Playback {
+            ports: Ports {
                 controller,
                 codec,
-                route,
+                playback_route: playback,
+                capture_route: capture,
                 dma,
                 positions,
-                stream: None,
-                frames: 0,
+                selected: Direction::Playback,
+                playback: None,
+                capture: None,
             },
         }
     }
@@ -71,12 +83,22 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
 fn stream_error(e: StreamError) -> Error {
     match e {
         StreamError::Timeout => Error::Timeout,
-        StreamError::NoOutputStream => Error::Unsupported,
+        StreamError::NoOutputStream | StreamError::NoInputStream => Error::Unsupported,
         StreamError::BadLayout => Error::InvalidParams,
     }
 }
 
-impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Playback<R, C, D> {
+impl<R: Registers, C: Clock, D: DmaAlloc> Ports<R, C, D> {
+    fn descriptor(&mut self) -> Result<&mut Descriptor<D>, Error> {
+        match self.selected {
+            Direction::Playback => self.playback.as_mut(),
+            Direction::Capture => self.capture.as_mut(),
+        }
+        .ok_or(Error::NotPrepared)
+    }
+}
+
+impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
     fn prepare(
         &mut self,
         params: PcmParams,
@@ -91,85 +113,135 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Playback<R, C, D> {
         }
         let format = format_word(params.rate, params.channels).ok_or(Error::InvalidParams)?;
         let cad = self.codec.cad;
-        for (nid, verb) in codec::activation(&self.codec, &self.route, TAG, format) {
+        let verbs = match self.selected {
+            Direction::Playback => {
+                codec::activation(&self.codec, &self.playback_route, PLAYBACK_TAG, format)
+            }
+            Direction::Capture => {
+                let route = self.capture_route.as_ref().ok_or(Error::Unsupported)?;
+                codec::capture_activation(&self.codec, route, CAPTURE_TAG, format)
+            }
+        };
+        for (nid, verb) in verbs {
             self.controller
                 .command(cad, nid, verb)
                 .map_err(|_| Error::Timeout)?;
         }
-        let bytes = buffer_frames * FRAME_BYTES;
         let buffer = self
             .dma
-            .alloc(bytes as usize, 4096)
+            .alloc((buffer_frames * FRAME_BYTES) as usize, 4096)
             .ok_or(Error::InvalidParams)?;
         let bdl = self.dma.alloc(4096, 4096).ok_or(Error::InvalidParams)?;
         let (regs, clock) = self.controller.regs_and_clock();
-        let stream = OutputStream::prepare(
-            regs,
-            clock,
-            buffer,
-            bdl,
-            buffer_frames / period_frames,
-            period_frames * FRAME_BYTES,
-            TAG,
-            format,
-        )
+        let (periods, period_bytes) = (buffer_frames / period_frames, period_frames * FRAME_BYTES);
+        let descriptor = match self.selected {
+            Direction::Playback => OutputStream::prepare(
+                regs,
+                clock,
+                buffer,
+                bdl,
+                periods,
+                period_bytes,
+                PLAYBACK_TAG,
+                format,
+            ),
+            Direction::Capture => OutputStream::prepare_input(
+                regs,
+                clock,
+                buffer,
+                bdl,
+                periods,
+                period_bytes,
+                CAPTURE_TAG,
+                format,
+            ),
+        }
         .map_err(stream_error)?;
-        self.stream = Some(stream);
-        self.frames = 0;
+        match self.selected {
+            Direction::Playback => self.playback = Some(descriptor),
+            Direction::Capture => self.capture = Some(descriptor),
+        }
         Ok(())
     }
 
     fn start(&mut self) -> Result<(), Error> {
-        let stream = self.stream.as_mut().ok_or(Error::NotPrepared)?;
+        let descriptor = match self.selected {
+            Direction::Playback => self.playback.as_mut(),
+            Direction::Capture => self.capture.as_mut(),
+        }
+        .ok_or(Error::NotPrepared)?;
         let (regs, clock) = self.controller.regs_and_clock();
-        stream.start(regs, clock).map_err(stream_error)
+        descriptor.start(regs, clock).map_err(stream_error)
     }
 
     fn stop(&mut self) -> Result<(), Error> {
-        let stream = self.stream.as_mut().ok_or(Error::NotPrepared)?;
+        let descriptor = match self.selected {
+            Direction::Playback => self.playback.as_mut(),
+            Direction::Capture => self.capture.as_mut(),
+        }
+        .ok_or(Error::NotPrepared)?;
         let (regs, clock) = self.controller.regs_and_clock();
-        stream.stop(regs, clock).map_err(stream_error)
+        descriptor.stop(regs, clock).map_err(stream_error)
     }
 
     fn position(&mut self) -> Result<u64, Error> {
-        let stream = self.stream.as_mut().ok_or(Error::NotPrepared)?;
+        let descriptor = match self.selected {
+            Direction::Playback => self.playback.as_mut(),
+            Direction::Capture => self.capture.as_mut(),
+        }
+        .ok_or(Error::NotPrepared)?;
         let position = match &self.positions {
-            Some(buffer) => buffer.read32(8 * stream.index() as usize),
+            Some(buffer) => buffer.read32(8 * descriptor.index() as usize),
             None => {
                 let (regs, _) = self.controller.regs_and_clock();
-                let lpib = stream.link_position(regs);
+                let lpib = descriptor.link_position(regs);
                 if lpib == u32::MAX {
                     return Err(Error::DeviceGone);
                 }
                 lpib
             }
         };
-        Ok(stream.advance(position) / u64::from(FRAME_BYTES))
+        Ok(descriptor.advance(position) / u64::from(FRAME_BYTES))
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        let stream = self.stream.as_mut().ok_or(Error::NotPrepared)?;
-        if u64::from(offset) + bytes.len() as u64 > u64::from(stream.cyclic_bytes()) {
+        if self.selected != Direction::Playback {
+            return Err(Error::Unsupported);
+        }
+        let descriptor = self.descriptor()?;
+        if u64::from(offset) + bytes.len() as u64 > u64::from(descriptor.cyclic_bytes()) {
             return Err(Error::OutOfRange);
         }
-        stream.write(offset, bytes);
+        descriptor.write(offset, bytes);
         Ok(())
     }
 
-    fn read(&mut self, _offset: u32, _buf: &mut [u8]) -> Result<(), Error> {
-        Err(Error::Unsupported)
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        if self.selected != Direction::Capture {
+            return Err(Error::Unsupported);
+        }
+        let descriptor = self.descriptor()?;
+        if u64::from(offset) + buf.len() as u64 > u64::from(descriptor.cyclic_bytes()) {
+            return Err(Error::OutOfRange);
+        }
+        descriptor.read(offset, buf);
+        Ok(())
     }
 
     fn buffer_bytes(&self) -> u32 {
-        self.stream.as_ref().map_or(0, |s| s.cyclic_bytes())
+        match self.selected {
+            Direction::Playback => self.playback.as_ref(),
+            Direction::Capture => self.capture.as_ref(),
+        }
+        .map_or(0, |d| d.cyclic_bytes())
     }
 }
 
 impl<R: Registers, C: Clock, D: DmaAlloc> AudioDevice for HdaDevice<R, C, D> {
-    type Stream = Playback<R, C, D>;
+    type Stream = Ports<R, C, D>;
 
     fn capabilities(&self, direction: Direction) -> Result<Capabilities, Error> {
-        if direction == Direction::Capture {
+        if direction == Direction::Capture && self.ports.capture_route.is_none() {
             return Err(Error::Unsupported);
         }
         let rates = RATES
@@ -190,9 +262,10 @@ impl<R: Registers, C: Clock, D: DmaAlloc> AudioDevice for HdaDevice<R, C, D> {
     }
 
     fn stream(&mut self, direction: Direction) -> Result<&mut Self::Stream, Error> {
-        match direction {
-            Direction::Playback => Ok(&mut self.playback),
-            Direction::Capture => Err(Error::Unsupported),
+        if direction == Direction::Capture && self.ports.capture_route.is_none() {
+            return Err(Error::Unsupported);
         }
+        self.ports.selected = direction;
+        Ok(&mut self.ports)
     }
 }

@@ -1,4 +1,4 @@
-//! Stream descriptors: one output stream's buffer descriptor list, format, start, stop and
+//! Stream descriptors: one output (or input) stream's buffer descriptor list, format, start, stop and
 //! hardware position (Intel HDA specification §3.3.35-3.3.49, §3.6.2).
 //!
 //! SDnCTL is only ever written a byte at a time and status acknowledged with a byte write
@@ -32,6 +32,8 @@ pub const MAX_PERIODS: u32 = 256;
 pub enum StreamError {
     /// The controller has no output stream descriptor.
     NoOutputStream,
+    /// The controller has no input stream descriptor.
+    NoInputStream,
     /// Fewer than 2 or more than 256 periods, a period not a multiple of 128 bytes, or
     /// memory too small, misaligned or out of DMA reach.
     BadLayout,
@@ -96,7 +98,7 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         regs: &mut R,
         clock: &mut C,
         buffer: B,
-        mut bdl: L,
+        bdl: L,
         periods: u32,
         period_bytes: u32,
         tag: u8,
@@ -107,6 +109,62 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         if outputs == 0 {
             return Err(StreamError::NoOutputStream);
         }
+        let base = 0x80 + 0x20 * inputs;
+        Self::prepare_at(
+            regs,
+            clock,
+            base,
+            buffer,
+            bdl,
+            periods,
+            period_bytes,
+            tag,
+            format,
+        )
+    }
+
+    /// As [`OutputStream::prepare`], for the first *input* descriptor (capture: the
+    /// hardware writes the cyclic buffer, [`OutputStream::read`] takes from it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_input<R: Registers, C: Clock>(
+        regs: &mut R,
+        clock: &mut C,
+        buffer: B,
+        bdl: L,
+        periods: u32,
+        period_bytes: u32,
+        tag: u8,
+        format: u16,
+    ) -> Result<Self, StreamError> {
+        let gcap = regs.read16(GCAP);
+        if (gcap >> 8) & 0xf == 0 {
+            return Err(StreamError::NoInputStream);
+        }
+        Self::prepare_at(
+            regs,
+            clock,
+            0x80,
+            buffer,
+            bdl,
+            periods,
+            period_bytes,
+            tag,
+            format,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_at<R: Registers, C: Clock>(
+        regs: &mut R,
+        clock: &mut C,
+        base: u32,
+        buffer: B,
+        mut bdl: L,
+        periods: u32,
+        period_bytes: u32,
+        tag: u8,
+        format: u16,
+    ) -> Result<Self, StreamError> {
         let cyclic_bytes = periods
             .checked_mul(period_bytes)
             .ok_or(StreamError::BadLayout)?;
@@ -121,7 +179,6 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         {
             return Err(StreamError::BadLayout);
         }
-        let base = 0x80 + 0x20 * inputs;
         // Stop, acknowledge, reset (SRST to 1 and back), as the specification orders.
         let ctl = regs.read8(base + SD_CTL0);
         regs.write8(base + SD_CTL0, ctl & !(CTL_RUN | CTL_INTERRUPTS));
@@ -227,6 +284,15 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         let first = data.len().min(self.cyclic_bytes as usize - offset);
         self.buffer.write(offset, &data[..first]);
         self.buffer.write(0, &data[first..]);
+    }
+
+    /// Reads recorded samples from the cyclic buffer at `offset` (wrapping at the end).
+    pub fn read(&self, offset: u32, out: &mut [u8]) {
+        let offset = (offset % self.cyclic_bytes) as usize;
+        let first = out.len().min(self.cyclic_bytes as usize - offset);
+        let (head, tail) = out.split_at_mut(first);
+        self.buffer.read(offset, head);
+        self.buffer.read(0, tail);
     }
 
     /// The descriptor list memory (kept alive while the stream exists).
