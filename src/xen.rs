@@ -95,7 +95,8 @@ fn fail(why: impl core::fmt::Display) -> ! {
 fn run<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice>(
     backend: Result<Backend<X, G, E, D>, xen_ring::xs::XsError>,
 ) -> ! {
-    let mut backend = backend.unwrap_or_else(|e| fail(e));
+    // On the heap: the xenstore client's buffers make the backend tens of KiB.
+    let mut backend = alloc::boxed::Box::new(backend.unwrap_or_else(|e| fail(e)));
     log::info!(
         "vsnd backend ready (heap {} KiB in use)",
         boot::heap::used() / 1024

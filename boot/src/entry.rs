@@ -135,7 +135,7 @@ boot_pdpt:
 boot_pd:
     .skip 4096 * 4
 boot_stack:
-    .skip 64 * 1024
+    .skip 256 * 1024
 boot_stack_top:
     "#,
     rust_entry = sym rust_entry,
