@@ -42,6 +42,13 @@ mod image {
             info.path
         );
         log::info!("command line: {:?}", info.cmdline());
+        // `audiovm.log=debug` also shows every codec widget (each console line costs an
+        // exit to the hypervisor, so the default stays short).
+        match info.option("audiovm.log") {
+            Some("debug") => log::set_max_level(log::LevelFilter::Debug),
+            Some("warn") => log::set_max_level(log::LevelFilter::Warn),
+            _ => {}
+        }
         log::info!(
             "TSC: {} kHz, APIC timer: {} kHz",
             boot::console::tsc_khz(),
@@ -108,7 +115,14 @@ mod image {
                 exit(ExitCode::Failure(EXIT_SELFTEST));
             };
             match crate::selftest::run(&mut card, test) {
-                Ok(()) => exit(ExitCode::Success),
+                Ok(()) => {
+                    log::info!(
+                        "heap: {} bytes in use, peak {}",
+                        boot::heap::used(),
+                        boot::heap::peak()
+                    );
+                    exit(ExitCode::Success)
+                }
                 Err(message) => {
                     log::error!("selftest {test}: {message}");
                     exit(ExitCode::Failure(EXIT_SELFTEST))
@@ -187,7 +201,7 @@ mod image {
                 codec.widgets.len()
             );
             for w in &codec.widgets {
-                log::info!(
+                log::debug!(
                     "  node {:#04x} {:?} caps {:08x} pincaps {:08x} config {:08x} connections {:?}",
                     w.nid,
                     w.kind,

@@ -100,6 +100,7 @@ pub struct Qemu {
     append: String,
     timeout: Duration,
     icount: bool,
+    memory_mib: u32,
 }
 
 impl Qemu {
@@ -112,6 +113,7 @@ impl Qemu {
             append: String::new(),
             timeout: Duration::from_secs(30),
             icount: false,
+            memory_mib: 64,
         }
     }
 
@@ -142,6 +144,18 @@ impl Qemu {
         self
     }
 
+    /// The guest's RAM (`-m`), 64 MiB unless set.
+    pub fn memory(mut self, mib: u32) -> Qemu {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// Forces KVM (when usable) even for recordings: for wall-clock measurements.
+    pub fn kvm(mut self) -> Qemu {
+        self.icount = false;
+        self
+    }
+
     /// The kernel command line.
     pub fn append(mut self, cmdline: &str) -> Qemu {
         self.append = cmdline.into();
@@ -157,7 +171,7 @@ impl Qemu {
                 "-machine",
                 &self.machine,
                 "-m",
-                "64",
+                &format!("{}M", self.memory_mib),
                 "-display",
                 "none",
                 "-nodefaults",

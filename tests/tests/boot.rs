@@ -112,7 +112,7 @@ fn every_qemu_codec_is_enumerated_and_routed_on_both_controllers() {
             ("hda-micro", "1af40032"),
         ] {
             let boot = Qemu::new("q35", Artifact::Multiboot)
-                .append("audiovm.selftest=ready")
+                .append("audiovm.selftest=ready audiovm.log=debug")
                 .device(&format!("{controller},id=hda"))
                 .device(&format!("{codec},bus=hda.0,audiodev=silence"))
                 .audiodev("none,id=silence")
@@ -149,7 +149,7 @@ fn every_qemu_codec_is_enumerated_and_routed_on_both_controllers() {
 #[test]
 fn two_codecs_on_one_link_are_both_enumerated() {
     let boot = Qemu::new("pc-i440fx-3.1", Artifact::Multiboot)
-        .append("audiovm.selftest=ready")
+        .append("audiovm.selftest=ready audiovm.log=debug")
         .device("ich9-intel-hda,id=hda")
         .device("hda-output,bus=hda.0,audiodev=silence")
         .device("hda-micro,bus=hda.0,audiodev=silence")
