@@ -13,9 +13,13 @@ use audio_hal::{Capabilities, Error, PcmFormat, PcmParams, PcmStream, RATES};
 
 use crate::dsp::{MAX, MIN, Sample, convert};
 
-/// Device buffer: long enough that a late tick is caught by the silence guard, short enough
-/// to stay in a small DMA pool.
-const BUFFER_FRAMES: u32 = 4096;
+/// Device buffer: the DMA position is only tracked across wraps if we look at least once per
+/// buffer, so it must outlast the longest time the domain may not run (a busy host, nested
+/// virtualisation): 341 ms at 48 kHz. Only `lead` frames of it ever hold audio.
+const BUFFER_FRAMES: u32 = 16384;
+/// Late or overrun warnings at most this often (in device frames): on a slow console a
+/// warning per tick would itself make every tick late.
+const WARN_EVERY: u64 = 5 * 48_000;
 const PERIOD_FRAMES: u32 = 1024;
 /// The most frames mixed in one tick (a domain that was descheduled for a long time
 /// skips ahead instead of mixing a backlog nobody will hear in time).
@@ -68,6 +72,9 @@ pub struct Mixer {
     /// Device frames written since prepare.
     written: u64,
     running: bool,
+    /// Frames skipped because we were late, and when that was last reported.
+    skipped: u64,
+    warned_at: Option<u64>,
     bus: Vec<i32>,
     samples: Vec<Sample>,
     bytes: Vec<u8>,
@@ -90,6 +97,8 @@ impl Mixer {
             buffer_frames: u64::from(buffer),
             written: 0,
             running: false,
+            skipped: 0,
+            warned_at: None,
             bus: Vec::new(),
             samples: Vec::new(),
             bytes: Vec::new(),
@@ -114,10 +123,14 @@ impl Mixer {
     /// that fell behind the card skips to the card's position.
     pub fn due(&mut self, position: u64, lead: u64) -> usize {
         if self.written < position {
-            log::warn!(
-                "mixer: late by {} frames, skipping ahead",
-                position - self.written
-            );
+            self.skipped += position - self.written;
+            if self.warned_at.is_none_or(|at| position - at >= WARN_EVERY) {
+                log::warn!(
+                    "mixer: late, {} frames skipped so far (the domain did not run in time)",
+                    self.skipped
+                );
+                self.warned_at = Some(position);
+            }
             self.written = position;
         }
         let lead = lead.min(self.buffer_frames / 2);
@@ -182,6 +195,8 @@ pub struct Recorder {
     buffer_frames: u64,
     read: u64,
     running: bool,
+    lost: u64,
+    warned_at: Option<u64>,
     bytes: Vec<u8>,
     samples: Vec<Sample>,
 }
@@ -202,6 +217,8 @@ impl Recorder {
             buffer_frames: u64::from(buffer),
             read: 0,
             running: false,
+            lost: 0,
+            warned_at: None,
             bytes: vec![0; buffer as usize * frame_bytes as usize],
             samples: Vec::new(),
         })
@@ -231,10 +248,11 @@ impl Recorder {
         let position = stream.position()?;
         let newest = self.buffer_frames / 2;
         if position.saturating_sub(self.read) > newest {
-            log::warn!(
-                "recorder: overrun, {} frames lost",
-                position - self.read - newest
-            );
+            self.lost += position - self.read - newest;
+            if self.warned_at.is_none_or(|at| position - at >= WARN_EVERY) {
+                log::warn!("recorder: overrun, {} frames lost so far", self.lost);
+                self.warned_at = Some(position);
+            }
             self.read = position - newest;
         }
         let frames = position.saturating_sub(self.read) as usize;
