@@ -31,10 +31,10 @@ const C_COMPILER: Package = Package {
 const SPEEXDSP: Package = Package {
     name: "libspeexdsp-dev",
     probe: "/usr/include/speex/speex_resampler.h",
-    why: "the peer resampler the benchmarks compare against",
+    why: "the peer resampler the resampler's quality test and benchmark compare against",
 };
 
-pub const TEST: &[Package] = &[QEMU, XEN_HEADERS, C_COMPILER];
+pub const TEST: &[Package] = &[QEMU, XEN_HEADERS, C_COMPILER, SPEEXDSP];
 pub const BENCH: &[Package] = &[XEN_HEADERS, C_COMPILER, SPEEXDSP];
 pub const ALL: &[Package] = &[QEMU, XEN_HEADERS, C_COMPILER, SPEEXDSP];
 
