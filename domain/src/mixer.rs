@@ -72,6 +72,10 @@ pub struct Mixer {
     /// Device frames written since prepare.
     written: u64,
     running: bool,
+    /// The card's progress between our last two ticks, and the largest seen lately (decaying):
+    /// the lead must cover the time until the next tick, which is not always 1 ms.
+    last_position: Option<u64>,
+    tick_frames: u64,
     /// Frames skipped because we were late, and when that was last reported.
     skipped: u64,
     warned_at: Option<u64>,
@@ -97,6 +101,8 @@ impl Mixer {
             buffer_frames: u64::from(buffer),
             written: 0,
             running: false,
+            last_position: None,
+            tick_frames: 0,
             skipped: 0,
             warned_at: None,
             bus: Vec::new(),
@@ -119,9 +125,17 @@ impl Mixer {
         self.written
     }
 
-    /// How many frames to mix now so that `lead` frames are ahead of `position`. A domain
-    /// that fell behind the card skips to the card's position.
+    /// How many frames to mix now so that at least `lead` frames are ahead of `position`, and
+    /// more when ticks come further apart than that (a busy or nested host): the lead then
+    /// grows to the largest recent tick, and shrinks back slowly. A domain that
+    /// fell behind the card anyway skips to the card's position.
     pub fn due(&mut self, position: u64, lead: u64) -> usize {
+        if let Some(last) = self.last_position {
+            let progress = position.saturating_sub(last);
+            self.tick_frames = progress.max(self.tick_frames - self.tick_frames / 256);
+        }
+        self.last_position = Some(position);
+        let lead = lead.max(self.tick_frames);
         if self.written < position {
             self.skipped += position - self.written;
             if self.warned_at.is_none_or(|at| position - at >= WARN_EVERY) {
