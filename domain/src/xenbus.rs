@@ -375,9 +375,11 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
                 }
             }
             // The frontend went away (driver unload, suspend, reboot, or our Closing after a
-            // failed connect): release everything and be ready again.
+            // failed connect): release everything and be ready again. A frontend that closes
+            // while we wait in InitWait finds us ready already: going round again would
+            // rewrite our state for ever (every write fires our own watch).
             (
-                XenbusState::InitWait | XenbusState::Connected | XenbusState::Closing,
+                XenbusState::Connected | XenbusState::Closing,
                 XenbusState::Closing | XenbusState::Closed,
             ) => {
                 self.disconnect(key);

@@ -700,3 +700,25 @@ fn the_administrator_grants_and_revokes_capture_and_sets_volume_through_xenstore
     world.step();
     assert_eq!(world.backend.config().guest(5).volume_mdb, -20_000);
 }
+
+#[test]
+fn a_frontend_that_closes_for_good_leaves_the_backend_quietly_in_initwait() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let device = world.guests[g].device.clone();
+    let state = format!("{}/state", device.frontend_path());
+    // A guest shutting down: its frontend goes Closing, then Closed, and stays there.
+    world.xs.connect(5).write(0, &state, b"5").unwrap();
+    world.step();
+    world.xs.connect(5).write(0, &state, b"6").unwrap();
+    world.step();
+    assert_eq!(world.backend_state(&device).as_deref(), Some("2"));
+    let before = world.xs.generation();
+    world.run_for_us(50_000);
+    assert_eq!(
+        world.xs.generation(),
+        before,
+        "nothing rewrites the store while both sides wait"
+    );
+    assert_eq!(world.backend_state(&device).as_deref(), Some("2"));
+}

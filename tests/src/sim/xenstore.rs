@@ -237,6 +237,12 @@ impl XenstoreHost {
     }
 
     /// Whether `path` exists.
+    /// How many changes the store has seen (every write, removal and permission change):
+    /// tests use it to see that nothing keeps rewriting the store.
+    pub fn generation(&self) -> u64 {
+        self.store.borrow().generation
+    }
+
     pub fn exists(&self, path: &str) -> bool {
         self.store.borrow().tree.nodes.contains_key(path)
     }
