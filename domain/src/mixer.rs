@@ -20,6 +20,8 @@ const BUFFER_FRAMES: u32 = 16384;
 /// Late or overrun warnings at most this often (in device frames): on a slow console a
 /// warning per tick would itself make every tick late.
 const WARN_EVERY: u64 = 5 * 48_000;
+/// A capture card that delivers nothing for this long is replaced by silence.
+const STALL_US: u64 = 50_000;
 const PERIOD_FRAMES: u32 = 1024;
 /// The most frames mixed in one tick (a domain that was descheduled for a long time
 /// skips ahead instead of mixing a backlog nobody will hear in time).
@@ -211,6 +213,11 @@ pub struct Recorder {
     running: bool,
     lost: u64,
     warned_at: Option<u64>,
+    /// When the card last delivered frames (or we stood in for it with silence); `None`
+    /// until the first look after starting.
+    delivered_us: Option<u64>,
+    /// Whether we said so when the card first went silent.
+    silent: bool,
     bytes: Vec<u8>,
     samples: Vec<Sample>,
 }
@@ -233,6 +240,8 @@ impl Recorder {
             running: false,
             lost: 0,
             warned_at: None,
+            delivered_us: None,
+            silent: false,
             bytes: vec![0; buffer as usize * frame_bytes as usize],
             samples: Vec::new(),
         })
@@ -240,6 +249,38 @@ impl Recorder {
 
     pub fn params(&self) -> PcmParams {
         self.params
+    }
+
+    /// The frames recorded since the last call, as [`Recorder::take`]; but if the card has
+    /// delivered nothing for [`STALL_US`] (a stalled or absent input, e.g. an emulated codec
+    /// with no input backend), silence for the time that passed instead, so guests' reads are
+    /// answered and their positions move rather than time out.
+    pub fn take_or_silence<S: PcmStream>(
+        &mut self,
+        stream: &mut S,
+        now_us: u64,
+    ) -> Result<&[Sample], Error> {
+        let delivered = self.take(stream)?.len();
+        let since = *self.delivered_us.get_or_insert(now_us);
+        if delivered > 0 {
+            self.delivered_us = Some(now_us);
+            return Ok(&self.samples);
+        }
+        let stalled_us = now_us.saturating_sub(since);
+        if stalled_us < STALL_US {
+            return Ok(&[]);
+        }
+        if !self.silent {
+            log::warn!("recorder: the card delivers nothing; recording silence");
+            self.silent = true;
+        }
+        let frames = (stalled_us * u64::from(self.params.rate) / 1_000_000)
+            .min(self.buffer_frames / 2) as usize;
+        self.delivered_us = Some(now_us);
+        self.samples.clear();
+        self.samples
+            .resize(frames * usize::from(self.params.channels), 0);
+        Ok(&self.samples)
     }
 
     /// Starts the card if it is not recording yet.

@@ -110,7 +110,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     /// One timer tick at `now_us`: mixing, capture, held requests, position events.
     pub fn tick(&mut self, now_us: u64) {
         self.play();
-        self.record();
+        self.record(now_us);
         let keys: alloc::vec::Vec<_> = self.connections.keys().copied().collect();
         for key in keys {
             let Some(mut connection) = self.connections.remove(&key) else {
@@ -212,7 +212,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     }
 
     /// Hands what the card recorded to every running capture stream whose guest may record.
-    fn record(&mut self) {
+    fn record(&mut self, now_us: u64) {
         let Some(recorder) = self.recorder.as_mut() else {
             return;
         };
@@ -230,7 +230,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
             log::warn!("card: cannot start capture: {e}");
             return;
         }
-        let samples = match recorder.take(card) {
+        let samples = match recorder.take_or_silence(card, now_us) {
             Ok(samples) => samples,
             Err(e) => {
                 log::warn!("card: capture read: {e}");

@@ -722,3 +722,29 @@ fn a_frontend_that_closes_for_good_leaves_the_backend_quietly_in_initwait() {
     );
     assert_eq!(world.backend_state(&device).as_deref(), Some("2"));
 }
+
+#[test]
+fn a_card_whose_input_delivers_nothing_still_answers_guests_with_silence_in_real_time() {
+    let card = e2e::sim::card::SimCard {
+        capture_stalled: true,
+        ..Default::default()
+    };
+    let mut world = World::with_card(may_capture(&[5]), card);
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let start = world.now_us;
+    world
+        .start_capture(g, CAPTURE, PcmConfig::s16_stereo(48000), 48000 * 4 / 2)
+        .unwrap();
+    assert!(
+        world.run_until_done(2_000_000),
+        "the guest got its half second"
+    );
+    let took = world.now_us - start;
+    assert!(
+        (450_000..800_000).contains(&took),
+        "half a second of silence took {took} us"
+    );
+    let pcm = &world.guests[g].pcms[CAPTURE];
+    assert!(pcm.recorded.iter().all(|&b| b == 0));
+    assert!(pcm.events_taken > 0 && pcm.events_dropped == 0);
+}

@@ -100,6 +100,9 @@ pub struct SimCard {
     pub capture: SideHandle,
     /// A card without a capture side.
     pub playback_only: bool,
+    /// A capture side whose DMA never moves (an input with nothing behind it, as QEMU's
+    /// codecs on its wav backend).
+    pub capture_stalled: bool,
 }
 
 impl SimCard {
@@ -122,7 +125,7 @@ impl SimCard {
         }
         drop(p);
         let mut c = self.capture.0.borrow_mut();
-        if c.running && !c.buffer.is_empty() {
+        if c.running && !c.buffer.is_empty() && !self.capture_stalled {
             let fb = c.frame_bytes();
             let len = c.buffer.len();
             for _ in 0..frames {
