@@ -25,7 +25,7 @@ const STALL_US: u64 = 50_000;
 const PERIOD_FRAMES: u32 = 1024;
 /// The most frames mixed in one tick (a domain that was descheduled for a long time
 /// skips ahead instead of mixing a backlog nobody will hear in time).
-const MAX_CHUNK: u64 = 1024;
+const MAX_CHUNK: u64 = 4096;
 
 /// The format we run the card at: 48 kHz (else the highest rate), stereo if possible, and
 /// the widest linear PCM the card takes among s16/s24/s32.
@@ -82,8 +82,18 @@ pub struct Mixer {
     skipped: u64,
     warned_at: Option<u64>,
     bus: Vec<i32>,
+    discard: Vec<i32>,
     samples: Vec<Sample>,
     bytes: Vec<u8>,
+}
+
+/// [`Mixer::due`]'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// Device frames that went by unwritten.
+    pub missed: usize,
+    /// Frames to mix now.
+    pub mix: usize,
 }
 
 impl Mixer {
@@ -108,6 +118,7 @@ impl Mixer {
             skipped: 0,
             warned_at: None,
             bus: Vec::new(),
+            discard: Vec::new(),
             samples: Vec::new(),
             bytes: Vec::new(),
         })
@@ -127,18 +138,22 @@ impl Mixer {
         self.written
     }
 
-    /// How many frames to mix now so that at least `lead` frames are ahead of `position`, and
-    /// more when ticks come further apart than that (a busy or nested host): the lead then
-    /// grows to the largest recent tick, and shrinks back slowly. A domain that
-    /// fell behind the card anyway skips to the card's position.
-    pub fn due(&mut self, position: u64, lead: u64) -> usize {
+    /// What to do now so that at least `lead` frames are ahead of `position`: how many
+    /// frames the card already played that we never wrote (the domain was late: guests'
+    /// audio for that time must be dropped, or their positions would fall behind real time
+    /// and their applications time out), and how many to mix. The lead grows to the largest
+    /// recent tick when ticks come further apart than `lead` (a busy or nested host), and
+    /// shrinks back slowly.
+    pub fn due(&mut self, position: u64, lead: u64) -> Due {
         if let Some(last) = self.last_position {
             let progress = position.saturating_sub(last);
             self.tick_frames = progress.max(self.tick_frames - self.tick_frames / 256);
         }
         self.last_position = Some(position);
         let lead = lead.max(self.tick_frames);
+        let mut missed = 0;
         if self.written < position {
+            missed = (position - self.written).min(self.buffer_frames) as usize;
             self.skipped += position - self.written;
             if self.warned_at.is_none_or(|at| position - at >= WARN_EVERY) {
                 log::warn!(
@@ -150,10 +165,19 @@ impl Mixer {
             self.written = position;
         }
         let lead = lead.min(self.buffer_frames / 2);
-        (position + lead)
+        let mix = (position + lead)
             .saturating_sub(self.written)
             .min(MAX_CHUNK)
-            .min(self.buffer_frames / 4) as usize
+            .min(self.buffer_frames / 4) as usize;
+        Due { missed, mix }
+    }
+
+    /// A zeroed bus for audio that is computed and thrown away (the part of guests' streams
+    /// that fell into a time the card played silence).
+    pub fn discard_bus(&mut self, frames: usize) -> &mut [i32] {
+        self.discard.clear();
+        self.discard.resize(frames * self.channels, 0);
+        &mut self.discard
     }
 
     /// A zeroed bus for `frames` frames; sources add into it.

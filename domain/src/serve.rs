@@ -191,8 +191,22 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         if !any && !mixer.running() {
             return;
         }
-        let frames = mixer.due(position, u64::from(self.config.lead_frames));
-        log::trace!("mix: position {position}, {frames} frames due");
+        let due = mixer.due(position, u64::from(self.config.lead_frames));
+        log::trace!("mix: position {position}, {due:?}");
+        if due.missed > 0 {
+            // Drop what the guests would have played while we did not run: their positions
+            // stay in step with the card's clock.
+            let discard = mixer.discard_bus(due.missed);
+            for connection in self.connections.values_mut() {
+                for stream in &mut connection.streams {
+                    if let Some(source) = stream.state.playing() {
+                        source.render(due.missed, discard);
+                        source.commit(position);
+                    }
+                }
+            }
+        }
+        let frames = due.mix;
         if frames == 0 {
             return;
         }

@@ -748,3 +748,32 @@ fn a_card_whose_input_delivers_nothing_still_answers_guests_with_silence_in_real
     assert!(pcm.recorded.iter().all(|&b| b == 0));
     assert!(pcm.events_taken > 0 && pcm.events_dropped == 0);
 }
+
+#[test]
+fn a_backend_that_did_not_run_for_a_while_drops_what_was_missed_and_keeps_guests_in_real_time() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let data = signal(1000);
+    world
+        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &data)
+        .unwrap();
+    world.run_for_us(200_000);
+    let before = world.guests[g].pcms[PLAYBACK].hw_ptr;
+    // The domain is descheduled for 200 ms: the card runs on (playing the silence guard).
+    world.card.advance(9600);
+    world.now_us += 200_000;
+    world.run_for_us(20_000);
+    let after = world.guests[g].pcms[PLAYBACK].hw_ptr;
+    assert!(
+        after - before >= 9600,
+        "the guest's position kept up with the card: {} frames in 220 ms",
+        after - before
+    );
+    let start = world.now_us;
+    assert!(world.run_until_done(2_000_000));
+    assert!(
+        world.now_us - start < 700_000,
+        "the rest played in real time, not 200 ms late"
+    );
+    assert_eq!(world.guests[g].pcms[PLAYBACK].events_dropped, 0);
+}

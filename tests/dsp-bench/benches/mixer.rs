@@ -51,7 +51,7 @@ impl Setup {
     fn tick(&mut self) {
         let stream = self.card.stream(Direction::Playback).unwrap();
         let position = self.mixer.written();
-        let frames = self.mixer.due(position, TICK as u64);
+        let frames = self.mixer.due(position, TICK as u64).mix;
         let end = self.mixer.written() + frames as u64;
         let bus = self.mixer.bus(frames);
         for source in &mut self.sources {
