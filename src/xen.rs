@@ -37,6 +37,12 @@ impl DmaAlloc for BootDma {
 
 /// Serves guests forever.
 pub fn serve(info: &BootInfo, base: u32, card: Option<Card>) -> ! {
+    if info.option("audiovm.console") != Some("serial") {
+        log::info!(
+            "log on Xen's console from now on (xl dmesg); audiovm.console=serial keeps COM1"
+        );
+        boot::console::serial_off();
+    }
     let xen = Xen::init(base).unwrap_or_else(|e| fail(e));
     log::info!("Xen {}.{}", xen.version.0, xen.version.1);
     let mut xs = xen.xenstore().unwrap_or_else(|e| fail(e));
@@ -101,12 +107,13 @@ fn run<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice>(
         "vsnd backend ready (heap {} KiB in use)",
         boot::heap::used() / 1024
     );
+    boot::apic::start_periodic(1000);
     loop {
         let now = uptime_us();
         backend.poll();
         backend.service(now);
         backend.tick(now);
-        boot::apic::sleep_us(1000);
+        boot::apic::wait_for_tick();
     }
 }
 

@@ -75,6 +75,21 @@ pub fn sleep_us(us: u64) {
     let _ = cpu::rdtsc();
 }
 
+/// Starts the timer firing every `us` microseconds, for [`wait_for_tick`]. A periodic
+/// timer cannot lose its wake-up the way a one-shot can when a hypervisor drops or merges
+/// one interrupt: the next period comes anyway.
+pub fn start_periodic(us: u64) {
+    let ticks = (TICKS_PER_MS.load(Ordering::Relaxed) * us / 1000).clamp(1, u64::from(u32::MAX));
+    write(LVT_TIMER, u32::from(TIMER_VECTOR) | 1 << 17); // periodic
+    write(INITIAL_COUNT, ticks as u32);
+}
+
+/// Halts until the next timer interrupt (of [`start_periodic`]).
+pub fn wait_for_tick() {
+    // SAFETY: as in `sleep_us`; `sti; hlt` cannot miss an interrupt in between.
+    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) }
+}
+
 /// Acknowledges the interrupt being handled (called from the timer stub's Rust side).
 pub fn end_of_interrupt() {
     write(EOI, 0);

@@ -14,6 +14,8 @@ static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 /// Port 0xe9 goes to the hypervisor's log under Xen; elsewhere every write is a costly exit
 /// for text the serial port already carries.
 static DEBUG_PORT_ON: AtomicBool = AtomicBool::new(false);
+/// Whether COM1 gets the log too (see [`serial_off`]).
+static SERIAL_ON: AtomicBool = AtomicBool::new(true);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 
 /// Programs COM1 for 115200 8N1 and installs the logger.
@@ -89,14 +91,25 @@ impl Write for Console {
     }
 }
 
-fn put(byte: u8) {
-    // Wait (bounded) for the transmit holding register; a missing UART reads 0xff.
-    for _ in 0..100_000 {
-        if port::inb(COM1 + 5) & 0x20 != 0 {
-            break;
-        }
+/// Stops writing to COM1, keeping the debug port. Under Xen the UART is emulated by
+/// qemu-xen in dom0: every byte is two round trips there (about 2.5 ms each under nested
+/// emulation), while port 0xe9 is answered by Xen itself and shows in `xl dmesg`.
+pub fn serial_off() {
+    if DEBUG_PORT_ON.load(Ordering::Relaxed) {
+        SERIAL_ON.store(false, Ordering::Relaxed);
     }
-    port::outb(COM1, byte);
+}
+
+fn put(byte: u8) {
+    if SERIAL_ON.load(Ordering::Relaxed) {
+        // Wait (bounded) for the transmit holding register; a missing UART reads 0xff.
+        for _ in 0..100_000 {
+            if port::inb(COM1 + 5) & 0x20 != 0 {
+                break;
+            }
+        }
+        port::outb(COM1, byte);
+    }
     if DEBUG_PORT_ON.load(Ordering::Relaxed) {
         port::outb(DEBUG_PORT, byte);
     }

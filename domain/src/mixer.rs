@@ -78,6 +78,8 @@ pub struct Mixer {
     /// the lead must cover the time until the next tick, which is not always 1 ms.
     last_position: Option<u64>,
     tick_frames: u64,
+    /// Device frames up to which the buffer behind the DMA position has been silenced.
+    cleared: u64,
     /// Frames skipped because we were late, and when that was last reported.
     skipped: u64,
     warned_at: Option<u64>,
@@ -115,6 +117,7 @@ impl Mixer {
             running: false,
             last_position: None,
             tick_frames: 0,
+            cleared: 0,
             skipped: 0,
             warned_at: None,
             bus: Vec::new(),
@@ -206,6 +209,22 @@ impl Mixer {
         self.bytes.resize(guard * self.frame_bytes, 0);
         convert::fill_silence(self.params.format, &mut self.bytes);
         self.write_cyclic(stream, self.written)?;
+        // And behind the DMA: what it already fetched becomes silence, so if we are ever
+        // late by more than the guard the card plays silence there, not audio one buffer
+        // (a third of a second) old.
+        if let Some(position) = self.last_position {
+            let from = self
+                .cleared
+                .max(position.saturating_sub(self.buffer_frames / 2));
+            if position > from {
+                self.bytes.clear();
+                self.bytes
+                    .resize((position - from) as usize * self.frame_bytes, 0);
+                convert::fill_silence(self.params.format, &mut self.bytes);
+                self.write_cyclic(stream, from)?;
+            }
+            self.cleared = position;
+        }
         if !self.running {
             stream.start()?;
             self.running = true;

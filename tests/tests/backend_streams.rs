@@ -777,3 +777,25 @@ fn a_backend_that_did_not_run_for_a_while_drops_what_was_missed_and_keeps_guests
     );
     assert_eq!(world.guests[g].pcms[PLAYBACK].events_dropped, 0);
 }
+
+#[test]
+fn a_card_left_running_while_the_domain_stalls_plays_silence_not_old_audio() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    world
+        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &signal(1000))
+        .unwrap();
+    assert!(world.run_until_done(2_000_000));
+    world.trigger(g, PLAYBACK, TriggerType::Stop).unwrap();
+    world.hw_free(g, PLAYBACK).unwrap();
+    world.run_for_us(20_000);
+    // The domain does not run for more than a whole device buffer (341 ms).
+    let before = world.card.played().len();
+    world.card.advance(20_000);
+    let stalled = &world.card.played()[before..];
+    assert_eq!(stalled.len(), 80_000);
+    assert!(
+        stalled.iter().all(|&b| b == 0),
+        "the card replayed old audio while the domain stalled"
+    );
+}
