@@ -10,6 +10,7 @@ mod deps;
 mod fuzz;
 mod image;
 mod shell;
+mod xen;
 
 use std::process::ExitCode;
 
@@ -19,21 +20,25 @@ usage: cargo xtask <command>
 commands:
   build    build the domain image (prints the artifact paths)
   run      boot the image in QEMU with an emulated Intel HDA card
+           (--xen: in a real Xen machine, as a driver domain, with a dom0 shell)
   test     run every check and test (formatting, clippy, unit, conformance, QEMU, fuzz)
   fuzz     run every cargo-fuzz target briefly (AUDIOVM_FUZZ_SECONDS each, default 15)
   bench    run the benchmarks and print their reports
   deps     check (and as root, install) the Debian packages the project needs
+  xen      boot real Xen in QEMU and run audiovm as a driver domain (`xen help`)
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("build") => image::build().map(|artifacts| artifacts.print()),
+        Some("run") if args[1..] == ["--xen"] => image::build().and_then(|a| xen::interactive(&a)),
         Some("run") => image::run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("deps") => deps::ensure(deps::ALL),
         Some("fuzz") => fuzz::run_all(),
+        Some("xen") => xen::command(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,232 @@
+//! Running a scenario: a fresh boot of the machine, dom0's verdict from the serial log, the
+//! recording's verdict, measurements, and on failure the logs that explain it. A failed
+//! scenario is run once more (nested TCG has rare one-off faults: a PVH/HVM triple fault, a
+//! codec probe that times out).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::checks;
+use super::machine::{Boot, RESULT_MARKER, Run};
+
+/// Every scenario, in the order `cargo xtask xen` runs them.
+pub const ALL: &[&str] = &["card", "play", "capture", "two-guests", "crash"];
+
+/// What every boot uses.
+pub struct Machine {
+    pub xen: PathBuf,
+    pub vmlinuz: PathBuf,
+    pub initramfs: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// A scenario's outcome after its tries.
+pub struct Outcome {
+    pub name: String,
+    pub passed: bool,
+    pub lines: Vec<String>,
+}
+
+/// Runs `name`, and once more if it fails and `retry` allows.
+pub fn run(machine: &Machine, name: &str, retry: bool) -> Outcome {
+    let mut lines = Vec::new();
+    for attempt in 1..=if retry { 2 } else { 1 } {
+        let tag = if attempt == 1 {
+            name.to_string()
+        } else {
+            format!("{name}-retry")
+        };
+        println!("==> xen scenario {name} (try {attempt})");
+        match once(machine, name, &tag) {
+            Ok(notes) => {
+                lines.extend(notes);
+                return Outcome {
+                    name: name.into(),
+                    passed: true,
+                    lines,
+                };
+            }
+            Err(failure) => {
+                println!("{failure}");
+                lines.push(format!("try {attempt}: {}", first_line(&failure)));
+            }
+        }
+    }
+    Outcome {
+        name: name.into(),
+        passed: false,
+        lines,
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// One boot; the measurements on success, the reason and the logs on failure.
+fn once(machine: &Machine, name: &str, tag: &str) -> Result<Vec<String>, String> {
+    let (logs, out) = (machine.dir.join("logs"), machine.dir.join("out"));
+    for dir in [&logs, &out] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let log = logs.join(format!("{tag}.log"));
+    let wav = out.join(format!("{tag}.wav"));
+    let run = Boot {
+        xen: &machine.xen,
+        vmlinuz: &machine.vmlinuz,
+        initramfs: &machine.initramfs,
+        scenario: name,
+        wav: wav.clone(),
+        log: log.clone(),
+        // A scenario takes 25-75 s; dom0's own waits end well before this.
+        timeout: Duration::from_secs(300),
+    }
+    .run()?;
+    let mut notes = measurements(&run);
+    notes.push(format!("machine ran {:.0} s", run.elapsed.as_secs_f64()));
+    // The recording is checked even when dom0 failed: it tells how far the sound got.
+    let audio = checks::check(name, &wav);
+    let verdict = match (dom0_verdict(&run, name), audio) {
+        (Ok(()), Ok(audio)) => Ok(audio),
+        (Err(dom0), Ok(audio)) => {
+            notes.extend(audio);
+            Err(dom0)
+        }
+        (Ok(()), Err(audio)) => Err(format!("recording: {audio}")),
+        (Err(dom0), Err(audio)) => Err(format!("{dom0}; recording: {audio}")),
+    };
+    match verdict {
+        Ok(audio) => {
+            notes.extend(audio);
+            notes.push(format!("log: {}", log.display()));
+            Ok(notes)
+        }
+        Err(reason) => Err(format!(
+            "{name}: FAILED: {reason}\n{}\n{}\nfull serial log: {}\nrecording: {}",
+            notes.join("\n"),
+            excerpt(&run),
+            log.display(),
+            wav.display()
+        )),
+    }
+}
+
+fn dom0_verdict(run: &Run, name: &str) -> Result<(), String> {
+    let Some((_, line)) = run.find(0, RESULT_MARKER) else {
+        return Err(if run.timed_out {
+            "timed out before dom0 reported a result".into()
+        } else {
+            "the machine stopped before dom0 reported a result".into()
+        });
+    };
+    let verdict = line.text.split(RESULT_MARKER).nth(1).unwrap_or_default();
+    if verdict.starts_with(&format!("PASS {name}")) {
+        Ok(())
+    } else {
+        Err(format!("dom0: {verdict}"))
+    }
+}
+
+/// audiovm's start-up time and memory, from dom0's lines and the serial timestamps.
+fn measurements(run: &Run) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Some((created, create)) = run.find(0, "AUDIOVM-E2E create audiovm") else {
+        return notes;
+    };
+    let domid = run
+        .find(created, "xl create audiovm returned")
+        .and_then(|(_, l)| l.text.rsplit("domid ").next()?.trim().parse::<u32>().ok());
+    if let Some(domid) = domid {
+        let tag = format!("(d{domid}) ");
+        // The image's log lines look like "[    0.001234] INFO  audiovm: ..."; hvmloader's
+        // and SeaBIOS's lines on the same port do not.
+        let first = run.lines[created..].iter().find(|l| {
+            l.text
+                .split_once(&tag)
+                .is_some_and(|(_, rest)| rest.starts_with('[') && rest.contains("] INFO"))
+        });
+        if let Some(first) = first {
+            notes.push(format!(
+                "audiovm: first console line {:.1} s after xl create",
+                first.at - create.at
+            ));
+        }
+    }
+    if let Some((at, _)) = run.find(created, "AUDIOVM-E2E xl list:") {
+        let row = run.lines[at..]
+            .iter()
+            .take(8)
+            .find(|l| l.text.split_whitespace().next() == Some("audiovm"));
+        if let Some(mem) = row.and_then(|l| l.text.split_whitespace().nth(2)) {
+            notes.push(format!("audiovm: {mem} MiB in xl list"));
+        }
+    }
+    if let Some((_, line)) = run.find(created, "qemu-xen for audiovm:") {
+        notes.push(line.text.trim_start_matches("AUDIOVM-E2E ").to_string());
+    }
+    notes
+}
+
+/// The lines that explain a failure: dom0's steps, the domains' consoles, errors from Xen
+/// and the toolstack; the end of the log if dom0 never reported.
+fn excerpt(run: &Run) -> String {
+    const KEEP: &[&str] = &[
+        "AUDIOVM-E2E",
+        "  audiovm|",
+        "  guest",
+        "  qemu-dm|",
+        "libxl: error",
+        "anic",
+        "crashed",
+        "Triple fault",
+        "Segmentation fault",
+    ];
+    let mut out: Vec<String> = run
+        .lines
+        .iter()
+        .filter(|l| KEEP.iter().any(|k| l.text.contains(k)))
+        .map(|l| format!("[{:7.1}] {}", l.at, l.text))
+        .collect();
+    if run.find(0, RESULT_MARKER).is_none() {
+        out.push("--- the last lines of the serial log:".into());
+        let from = run.lines.len().saturating_sub(40);
+        out.extend(
+            run.lines[from..]
+                .iter()
+                .map(|l| format!("[{:7.1}] {}", l.at, l.text)),
+        );
+    }
+    if out.len() > 400 {
+        out.drain(200..out.len() - 200);
+    }
+    out.join("\n")
+}
+
+/// Prints one line per scenario and fails unless all passed.
+pub fn summary(outcomes: &[Outcome], log_dir: &Path) -> Result<(), String> {
+    println!("==> xen scenarios:");
+    for outcome in outcomes {
+        println!(
+            "  {} {}",
+            if outcome.passed { "PASS" } else { "FAIL" },
+            outcome.name
+        );
+        for line in &outcome.lines {
+            println!("       {line}");
+        }
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "xen scenarios failed: {} (serial logs in {})",
+            failed.join(", "),
+            log_dir.display()
+        ))
+    }
+}
