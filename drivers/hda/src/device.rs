@@ -171,13 +171,12 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
         }
         .ok_or(Error::NotPrepared)?;
         let (regs, clock) = self.controller.regs_and_clock();
-        // The descriptor counts from LPIB at start; its slot in the position buffer may
-        // still hold another value (QEMU keeps LPIB across a stream reset, and the slot is
-        // only written once DMA runs). Make them agree before RUN, or the first position
-        // read would look like most of a buffer played at once.
+        // The descriptor's slot in the position buffer may still hold another stream's
+        // value (it is only written once DMA runs): make it agree with where the descriptor
+        // counts from, or the first read would look like most of a buffer played at once.
         if let Some(positions) = self.positions.as_mut() {
-            let lpib = descriptor.link_position(regs);
-            positions.write(8 * descriptor.index() as usize, &lpib.to_le_bytes());
+            let start = descriptor.start_position(regs);
+            positions.write(8 * descriptor.index() as usize, &start.to_le_bytes());
         }
         descriptor.start(regs, clock).map_err(stream_error)
     }

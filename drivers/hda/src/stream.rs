@@ -49,6 +49,8 @@ pub struct OutputStream<B, L> {
     cyclic_bytes: u32,
     last_lpib: u32,
     consumed: u64,
+    /// Prepared (reset) and not started since: the DMA will begin at the buffer's start.
+    fresh: bool,
 }
 
 /// The stream format word (SDnFMT and converter verb 2) for 16-bit PCM at `rate` with
@@ -212,6 +214,7 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             cyclic_bytes,
             last_lpib: 0,
             consumed: 0,
+            fresh: true,
         })
     }
 
@@ -221,7 +224,14 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         regs: &mut R,
         clock: &mut C,
     ) -> Result<(), StreamError> {
-        self.last_lpib = regs.read32(self.base + SD_LPIB) % self.cyclic_bytes;
+        // After a reset the DMA starts at the first BDL entry. QEMU keeps the old LPIB
+        // across SRST until then, so it is only read when resuming a stopped stream.
+        self.last_lpib = if self.fresh {
+            0
+        } else {
+            regs.read32(self.base + SD_LPIB) % self.cyclic_bytes
+        };
+        self.fresh = false;
         let ctl = regs.read8(self.base + SD_CTL0);
         regs.write8(self.base + SD_CTL0, ctl | CTL_RUN);
         let base = self.base;
@@ -247,6 +257,15 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             Ok(())
         } else {
             Err(StreamError::Timeout)
+        }
+    }
+
+    /// Where [`OutputStream::start`] will count from: 0 after a reset, LPIB after a stop.
+    pub fn start_position<R: Registers>(&self, regs: &mut R) -> u32 {
+        if self.fresh {
+            0
+        } else {
+            regs.read32(self.base + SD_LPIB) % self.cyclic_bytes
         }
     }
 
