@@ -89,8 +89,15 @@ fn test() -> Result<(), String> {
     let mut tests = shell::cargo(&["test", "--workspace"]);
     artifacts.export(&mut tests);
     shell::step("tests", tests)?;
-    fuzz::run_all()
+    fuzz::run_all()?;
+    // Real Xen in QEMU: the scenarios that are reliable under nested emulation on a 2-core
+    // machine. `play`, `two-guests` and `crash` run with `cargo xtask xen`; their guests
+    // succeed but the recording still has a few dropouts there (issue #6).
+    xen::run(&artifacts, CI_XEN_SCENARIOS)
 }
+
+/// The Xen scenarios `cargo xtask test` runs.
+const CI_XEN_SCENARIOS: &[&str] = &["card", "capture"];
 
 /// The benchmarks, each printing its own report (criterion ratios and figures).
 fn bench(extra: &[String]) -> Result<(), String> {
