@@ -36,6 +36,12 @@ mod image {
     boot::entry!(main);
 
     fn main(info: &BootInfo) -> ! {
+        let xen = boot::xen::detect();
+        if xen.is_some() && info.option("audiovm.console") != Some("serial") {
+            // Under Xen the UART is emulated in dom0: two round trips per byte. Xen's own
+            // debug port (xl dmesg) carries the log; audiovm.console=serial keeps COM1.
+            boot::console::serial_off();
+        }
         log::info!(
             "audiovm {} booted via {:?}",
             env!("CARGO_PKG_VERSION"),
@@ -71,7 +77,6 @@ mod image {
         if let Some(fault) = info.option("audiovm.fault") {
             deliberate_fault(fault);
         }
-        let xen = boot::xen::detect();
         let mut hda = None;
         pci::enumerate(|f| {
             log::info!(

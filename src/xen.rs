@@ -37,12 +37,6 @@ impl DmaAlloc for BootDma {
 
 /// Serves guests forever.
 pub fn serve(info: &BootInfo, base: u32, card: Option<Card>) -> ! {
-    if info.option("audiovm.console") != Some("serial") {
-        log::info!(
-            "log on Xen's console from now on (xl dmesg); audiovm.console=serial keeps COM1"
-        );
-        boot::console::serial_off();
-    }
     let xen = Xen::init(base).unwrap_or_else(|e| fail(e));
     log::info!("Xen {}.{}", xen.version.0, xen.version.1);
     let mut xs = xen.xenstore().unwrap_or_else(|e| fail(e));
