@@ -103,17 +103,24 @@ fn run<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice>(
     );
     boot::apic::start_periodic(1000);
     loop {
+        // Audio first: xenstore work (a guest coming or going) can take long round trips
+        // to dom0, and the card must not run dry meanwhile.
         let now = uptime_us();
-        backend.poll();
-        backend.service(now);
         backend.tick(now);
+        backend.service(now);
+        backend.poll();
+        let after = uptime_us();
+        if after - now > 2_000 {
+            backend.tick(after);
+        }
         boot::apic::wait_for_tick();
     }
 }
 
 /// The policy from the command line: `audiovm.capture=<domid>,<domid>` lets those guests
 /// record; `audiovm.event-ids=auto|connection|open` sets the CUR_POS numbering;
-/// `audiovm.max-buffer=<bytes>` caps guest buffers.
+/// `audiovm.max-buffer=<bytes>` caps guest buffers; `audiovm.lead-us=<us>` sets the mixer's
+/// lead over the card (default 1000).
 fn policy(info: &BootInfo) -> Config {
     let mut config = Config::default();
     if let Some(ids) = info.option("audiovm.event-ids") {
@@ -128,6 +135,14 @@ fn policy(info: &BootInfo) -> Config {
         .and_then(|b| b.parse().ok())
     {
         config.default.max_buffer_bytes = bytes;
+    }
+    // The mixer's lead over the card, in microseconds: latency traded for robustness on a
+    // host that does not run the domain every millisecond (nested emulation, overcommit).
+    if let Some(us) = info
+        .option("audiovm.lead-us")
+        .and_then(|us| us.parse::<u64>().ok())
+    {
+        config.lead_frames = (us * 48 / 1000).clamp(1, 8192) as u32;
     }
     for domid in info
         .option("audiovm.capture")
@@ -144,10 +159,11 @@ fn policy(info: &BootInfo) -> Config {
         );
     }
     log::info!(
-        "policy: capture for {:?}, event ids {:?}, buffers up to {} bytes",
+        "policy: capture for {:?}, event ids {:?}, buffers up to {} bytes, lead {} frames",
         config.guests.keys().collect::<alloc::vec::Vec<_>>(),
         config.default.event_ids,
-        config.default.max_buffer_bytes
+        config.default.max_buffer_bytes,
+        config.lead_frames
     );
     config
 }
