@@ -8,7 +8,7 @@ use boot::BootInfo;
 use boot::console::uptime_us;
 use boot::dma::{self, DmaBuffer};
 use boot::exit::{ExitCode, exit};
-use boot::xen::{Xen, XenGrants};
+use boot::xen::Xen;
 use hda::device::{DmaAlloc, HdaDevice};
 use vsnd_backend::policy::{Config, EventIds, GuestPolicy};
 use vsnd_backend::xenbus::Backend;
@@ -20,10 +20,6 @@ use crate::image::Card;
 
 /// Exit code when Xen is there but unusable.
 const EXIT_XEN: u8 = 8;
-/// Guest-physical window for mapping guests' pages: 16 MiB at 2 GiB, far above the few MiB
-/// of RAM a driver domain has and below the PCI hole hvmloader puts at 3 GiB and up.
-const GRANT_WINDOW: usize = 0x8000_0000;
-const GRANT_PAGES: usize = 4096;
 
 /// DMA memory for the card's streams, from boot's pool.
 struct BootDma;
@@ -48,19 +44,7 @@ pub fn serve(info: &BootInfo, base: u32, card: Option<Card>) -> ! {
         .unwrap_or_else(|| fail("cannot read our domid from xenstore"));
     xs.set_domid(domid);
     log::info!("domid {domid}");
-    let highest_ram = info
-        .regions()
-        .iter()
-        .filter(|r| r.kind == 1)
-        .map(|r| r.base + r.len)
-        .max()
-        .unwrap_or(0);
-    if highest_ram > GRANT_WINDOW as u64 {
-        fail("more than 2 GiB of RAM: the grant window would overlap it");
-    }
-    // SAFETY: 2-2.016 GiB is above all our RAM (checked above) and below the PCI hole, and
-    // identity-mapped by the entry code; nothing else uses it.
-    let grants = unsafe { XenGrants::new(GRANT_WINDOW, GRANT_PAGES) };
+    let grants = xen.grants(info).unwrap_or_else(|e| fail(e));
     let evtchn = xen.event_channels();
     let config = policy(info);
     match card {

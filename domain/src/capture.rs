@@ -13,7 +13,7 @@ use audio_hal::PcmFormat;
 
 use crate::dsp::resample::Resampler;
 use crate::dsp::{Sample, channels, convert};
-use crate::playback::SourceError;
+use crate::playback::{SourceError, checked_shape, resampler};
 
 /// A capture stream's pipeline.
 pub struct CaptureSink {
@@ -43,16 +43,8 @@ impl CaptureSink {
         device_rate: u32,
         device_channels: usize,
     ) -> Result<CaptureSink, SourceError> {
-        let sample_bytes = convert::sample_bytes(format).ok_or(SourceError::Format)?;
-        let channels = usize::from(channels);
-        if !(1..=8).contains(&channels) || !(1..=8).contains(&device_channels) {
-            return Err(SourceError::Channels);
-        }
-        let resampler = if rate == device_rate {
-            None
-        } else {
-            Some(Resampler::new(device_rate, rate, channels).map_err(|_| SourceError::Rate)?)
-        };
+        let (sample_bytes, channels) = checked_shape(format, channels, device_channels)?;
+        let resampler = resampler(device_rate, rate, channels)?;
         Ok(CaptureSink {
             format,
             rate,

@@ -21,14 +21,12 @@ pub const RATES: Interval = Interval {
 /// Channel counts the mixer up/down-mixes.
 pub const CHANNELS: Interval = Interval { min: 1, max: 8 };
 
-/// Bytes per sample of sndif format `code`.
-pub fn sample_bytes(code: u32) -> u32 {
-    match code {
-        0 | 1 | 20 | 21 => 1,
-        2..=5 => 2,
-        16 | 17 => 8,
-        _ => 4,
-    }
+/// Bytes per sample of sndif format `code` (both format enums are in sndif code order).
+fn sample_bytes(code: usize) -> u32 {
+    audio_hal::PcmFormat::ALL
+        .get(code)
+        .and_then(|f| f.bytes_per_sample())
+        .unwrap_or(4)
 }
 
 fn intersect(a: Interval, b: Interval) -> Option<Interval> {

@@ -73,19 +73,8 @@ impl PlaybackSource {
         device_rate: u32,
         device_channels: usize,
     ) -> Result<PlaybackSource, SourceError> {
-        let sample_bytes = convert::sample_bytes(format).ok_or(SourceError::Format)?;
-        let channels = usize::from(channels);
-        if !(1..=8).contains(&channels) || !(1..=8).contains(&device_channels) {
-            return Err(SourceError::Channels);
-        }
-        let resampler = if rate == device_rate {
-            None
-        } else {
-            Some(
-                Resampler::new(rate, device_rate, device_channels)
-                    .map_err(|_| SourceError::Rate)?,
-            )
-        };
+        let (sample_bytes, channels) = checked_shape(format, channels, device_channels)?;
+        let resampler = resampler(rate, device_rate, device_channels)?;
         Ok(PlaybackSource {
             format,
             rate,
@@ -240,4 +229,32 @@ fn silence(format: PcmFormat, len: usize) -> Vec<u8> {
     let mut buffer = vec![0; len];
     convert::fill_silence(format, &mut buffer);
     buffer
+}
+
+/// Bytes per sample and channel count of a stream the pipelines can convert.
+pub(crate) fn checked_shape(
+    format: PcmFormat,
+    channels: u8,
+    device_channels: usize,
+) -> Result<(usize, usize), SourceError> {
+    let sample_bytes = convert::sample_bytes(format).ok_or(SourceError::Format)?;
+    let channels = usize::from(channels);
+    if !(1..=8).contains(&channels) || !(1..=8).contains(&device_channels) {
+        return Err(SourceError::Channels);
+    }
+    Ok((sample_bytes, channels))
+}
+
+/// A resampler from `from` to `to` Hz, or none when the rates are equal.
+pub(crate) fn resampler(
+    from: u32,
+    to: u32,
+    channels: usize,
+) -> Result<Option<Resampler>, SourceError> {
+    if from == to {
+        return Ok(None);
+    }
+    Resampler::new(from, to, channels)
+        .map(Some)
+        .map_err(|_| SourceError::Rate)
 }

@@ -31,6 +31,8 @@ pub enum XenError {
     Hypercall { op: &'static str, rc: i64 },
     /// An HVM parameter Xen should have set is zero.
     MissingParam(u32),
+    /// The domain's RAM reaches into the window where guests' pages are mapped.
+    RamInGrantWindow,
 }
 
 impl core::fmt::Display for XenError {
@@ -38,9 +40,20 @@ impl core::fmt::Display for XenError {
         match self {
             XenError::Hypercall { op, rc } => write!(f, "{op} failed: {rc}"),
             XenError::MissingParam(p) => write!(f, "HVM parameter {p} is not set"),
+            XenError::RamInGrantWindow => {
+                write!(
+                    f,
+                    "more than 2 GiB of RAM: the grant window would overlap it"
+                )
+            }
         }
     }
 }
+
+/// Guest-physical window for mapping guests' pages: 16 MiB at 2 GiB, far above the few MiB
+/// of RAM a driver domain has and below the PCI hole hvmloader puts at 3 GiB and up.
+const GRANT_WINDOW: usize = 0x8000_0000;
+const GRANT_PAGES: usize = 4096;
 
 /// `DOMID_SELF`.
 pub const DOMID_SELF: u16 = 0x7ff0;
@@ -134,6 +147,23 @@ impl Xen {
             });
         }
         Ok(param.value)
+    }
+
+    /// Grant mapping into the window at 2 GiB, once `info`'s memory map shows no RAM there.
+    pub fn grants(&self, info: &crate::BootInfo) -> Result<XenGrants, XenError> {
+        let highest_ram = info
+            .regions()
+            .iter()
+            .filter(|r| r.is_ram())
+            .map(|r| r.base + r.len)
+            .max()
+            .unwrap_or(0);
+        if highest_ram > GRANT_WINDOW as u64 {
+            return Err(XenError::RamInGrantWindow);
+        }
+        // SAFETY: the window is above all our RAM (checked above), below the PCI hole, and
+        // identity-mapped by the entry code; nothing else uses it.
+        Ok(unsafe { XenGrants::new(GRANT_WINDOW, GRANT_PAGES) })
     }
 
     /// Our event channels.
