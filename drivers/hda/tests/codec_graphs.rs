@@ -660,3 +660,36 @@ fn long_connection_lists_are_bounded() {
     );
     assert_eq!(codec::playback_path(&codec), None);
 }
+
+/// §6 item 17: "power D0 with wait": `apply` sends the route's verbs in order and, after each
+/// power-up, reads the power state until the node reports D0 before sending anything else;
+/// a node that never settles costs a bounded number of reads and does not stop the route.
+#[test]
+fn apply_waits_for_each_power_up_to_settle() {
+    let mut fake = alc_like();
+    let codec = enumerate(&mut fake);
+    let route = codec::playback_path(&codec).unwrap();
+    let verbs = codec::activation(&codec, &route, 1, 0x0011);
+    fake.log.clear();
+    fake.settling = 3;
+    codec::apply(&mut fake, 0, &verbs).unwrap();
+    let f05 = Verb::short(GET_POWER_STATE, 0);
+    let mut expected = vec![verbs[0]];
+    expected.extend([(0x01, f05); 4]); // three reads in D3, one in D0
+    expected.push(verbs[1]);
+    expected.push((0x02, f05));
+    expected.extend_from_slice(&verbs[2..]);
+    assert_eq!(fake.log, expected);
+
+    fake.log.clear();
+    fake.settling = usize::MAX;
+    codec::apply(&mut fake, 0, &verbs).unwrap();
+    let reads = fake.log.iter().filter(|(_, v)| *v == f05).count();
+    assert_eq!(reads, 2 * codec::POWER_POLLS);
+    assert_eq!(fake.log.last(), verbs.last(), "the route is still opened");
+
+    // A transport error stops it: nothing is sent to a codec that is not there.
+    fake.log.clear();
+    assert!(codec::apply(&mut fake, 3, &verbs).is_err());
+    assert!(fake.log.is_empty());
+}

@@ -336,7 +336,8 @@ fn every_real_codec_is_enumerated_and_routed_like_linux() {
                 Some(route) => {
                     routed += 1;
                     let verbs = codec::activation(&codec, route, 1, 0x0011);
-                    assert!(!verbs.is_empty());
+                    assert!(verbs.len() >= 4, "{}: {verbs:?}", dump.name);
+                    codec::apply(&mut model, dump.address, &verbs).unwrap();
                 }
                 None => no_route += 1,
             }
@@ -347,6 +348,7 @@ fn every_real_codec_is_enumerated_and_routed_like_linux() {
                 recorders += 1;
                 let verbs = codec::capture_activation(&codec, &capture, 2, 0x0011);
                 assert!(verbs.len() >= 4, "{}: {verbs:?}", dump.name);
+                codec::apply(&mut model, dump.address, &verbs).unwrap();
             }
             let linux_out: Vec<u8> = dump
                 .nodes

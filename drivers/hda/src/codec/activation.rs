@@ -150,3 +150,33 @@ pub fn capture_activation(codec: &Codec, route: &CaptureRoute, tag: u8, format: 
     }
     verbs
 }
+
+/// Most power-state reads while waiting for one node to reach D0.
+pub const POWER_POLLS: usize = 1000;
+
+/// Sends `verbs` to codec `cad` in order. After each power-up (705 D0) it reads the node's
+/// power state (F05) until the actual state (bits 7:4) is D0, at most [`POWER_POLLS`] times:
+/// a widget still in D3 may drop the settings that follow. A node that never reports D0 is
+/// logged and the rest is still sent, as a codec that misreports its state may well work.
+/// Errors: the first error of the transport; nothing is sent after it.
+pub fn apply<T: CommandTransport>(
+    t: &mut T,
+    cad: u8,
+    verbs: &[(u8, Verb)],
+) -> Result<(), CommandError> {
+    let power_up = Verb::short(SET_POWER_STATE, 0);
+    for &(nid, verb) in verbs {
+        t.command(cad, nid, verb)?;
+        if verb == power_up {
+            let mut polls = 0;
+            while t.command(cad, nid, Verb::short(GET_POWER_STATE, 0))? >> 4 & 0xf != 0 {
+                polls += 1;
+                if polls == POWER_POLLS {
+                    log::warn!("hda: codec {cad} node {nid}: not in D0 after {polls} reads");
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@
 //! clamped, so a lying codec cannot make it loop or overflow. [`playback_path`] and
 //! [`capture_path`] are pure functions from the graph to the chosen pin and route (bounded
 //! depth, cycle-safe, no allocation), and [`activation`] / [`capture_activation`] turn a route
-//! into the verbs that open it.
+//! into the verbs that open it, which [`apply`] sends, waiting for each power-up to settle.
 
 mod activation;
 mod enumerate;
@@ -13,7 +13,7 @@ mod path;
 
 use heapless::Vec;
 
-pub use activation::{MAX_ACTIVATION, activation, capture_activation};
+pub use activation::{MAX_ACTIVATION, POWER_POLLS, activation, apply, capture_activation};
 pub use enumerate::{EnumError, enumerate};
 pub use path::{CaptureRoute, Route, capture_path, playback_path};
 

@@ -85,6 +85,8 @@ pub struct Fake {
     pub nodes: BTreeMap<u8, Node>,
     /// Every verb received, in order.
     pub log: Vec<(u8, Verb)>,
+    /// How many power-state reads (F05) still report D3 before the codec settles in D0.
+    pub settling: usize,
 }
 
 impl Fake {
@@ -98,6 +100,7 @@ impl Fake {
             afg_formats: 1,
             nodes: nodes.into_iter().collect(),
             log: Vec::new(),
+            settling: 0,
         }
     }
 
@@ -199,6 +202,10 @@ impl CommandTransport for Fake {
                 None => return timeout,
             },
             (SET_PIN_SENSE, _) => 0,
+            (GET_POWER_STATE, _) if self.settling > 0 => {
+                self.settling -= 1;
+                0x30 // asked for D0, still in D3
+            }
             _ => 0,
         })
     }
