@@ -40,7 +40,7 @@ pub enum WidgetType {
 }
 
 impl WidgetType {
-    pub fn from_caps(caps: u32) -> WidgetType {
+    fn from_caps(caps: u32) -> WidgetType {
         match (caps >> 20) & 0xf {
             0 => WidgetType::Output,
             1 => WidgetType::Input,
