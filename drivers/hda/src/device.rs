@@ -33,20 +33,28 @@ pub trait DmaAlloc {
 type Descriptor<D> = OutputStream<<D as DmaAlloc>::Region, <D as DmaAlloc>::Region>;
 
 /// Both directions of the card, one at a time.
-pub struct Ports<R, C, D: DmaAlloc> {
+pub struct Ports<R: Registers, C: Clock, D: DmaAlloc> {
+    /// First, so it is dropped first: dropping it stops every DMA engine before the
+    /// buffers below are freed.
     controller: Controller<R, C, D::Region>,
     codec: Codec,
     playback_route: Route,
     capture_route: Option<CaptureRoute>,
     dma: D,
     positions: Option<D::Region>,
+    /// The position buffer was seen holding nonsense: positions come from LPIB.
+    positions_broken: bool,
+    /// The last position read per direction (playback, capture), to notice a stall.
+    last_position: [Option<u32>; 2],
+    /// LPIB when the position buffer last read 0, if it did on the previous read.
+    lpib_at_zero: [Option<u32>; 2],
     selected: Direction,
     playback: Option<Descriptor<D>>,
     capture: Option<Descriptor<D>>,
 }
 
 /// An HDA card as an [`AudioDevice`].
-pub struct HdaDevice<R, C, D: DmaAlloc> {
+pub struct HdaDevice<R: Registers, C: Clock, D: DmaAlloc> {
     ports: Ports<R, C, D>,
 }
 
@@ -72,6 +80,9 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
                 capture_route: capture,
                 dma,
                 positions,
+                positions_broken: false,
+                last_position: [None; 2],
+                lpib_at_zero: [None; 2],
                 selected: Direction::Playback,
                 playback: None,
                 capture: None,
@@ -80,11 +91,21 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
     }
 }
 
+impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
+    /// The controller, for interrupt handling ([`Controller::handle_interrupt`]) and
+    /// unsolicited responses.
+    pub fn controller(&mut self) -> &mut Controller<R, C, D::Region> {
+        &mut self.ports.controller
+    }
+}
+
 fn stream_error(e: StreamError) -> Error {
     match e {
         StreamError::Timeout => Error::Timeout,
         StreamError::NoOutputStream | StreamError::NoInputStream => Error::Unsupported,
         StreamError::BadLayout => Error::InvalidParams,
+        StreamError::DeviceGone => Error::DeviceGone,
+        StreamError::FifoError | StreamError::DescriptorError => Error::Hardware,
     }
 }
 
@@ -95,6 +116,17 @@ impl<R: Registers, C: Clock, D: DmaAlloc> Ports<R, C, D> {
             Direction::Capture => self.capture.as_mut(),
         }
         .ok_or(Error::NotPrepared)
+    }
+}
+
+/// LPIB, or [`Error::DeviceGone`] if it reads all ones.
+fn link_position<B: DmaRegion, L: DmaRegion, R: Registers>(
+    descriptor: &OutputStream<B, L>,
+    regs: &mut R,
+) -> Result<u32, Error> {
+    match descriptor.link_position(regs) {
+        u32::MAX => Err(Error::DeviceGone),
+        lpib => Ok(lpib),
     }
 }
 
@@ -161,6 +193,8 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
             Direction::Playback => self.playback = Some(descriptor),
             Direction::Capture => self.capture = Some(descriptor),
         }
+        self.last_position[self.selected as usize] = None;
+        self.lpib_at_zero[self.selected as usize] = None;
         Ok(())
     }
 
@@ -192,22 +226,47 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
     }
 
     fn position(&mut self) -> Result<u64, Error> {
+        let slot = self.selected as usize;
         let descriptor = match self.selected {
             Direction::Playback => self.playback.as_mut(),
             Direction::Capture => self.capture.as_mut(),
         }
         .ok_or(Error::NotPrepared)?;
+        let (regs, clock) = self.controller.regs_and_clock();
         let position = match &self.positions {
-            Some(buffer) => buffer.read32(8 * descriptor.index() as usize),
-            None => {
-                let (regs, _) = self.controller.regs_and_clock();
-                let lpib = descriptor.link_position(regs);
-                if lpib == u32::MAX {
-                    return Err(Error::DeviceGone);
+            Some(buffer) if !self.positions_broken => {
+                let dpib = buffer.read32(8 * descriptor.index() as usize);
+                // 0 is where every stream starts (and a healthy buffer passes through it at
+                // each wrap), and LPIB may still be stale there (QEMU keeps it across SRST):
+                // a 0 is believed until LPIB moves while the buffer reads 0 twice in a row.
+                // A value past the buffer (0xFFFFFFFF...) condemns the buffer at once.
+                let previous_zero = self.lpib_at_zero[slot].take();
+                if dpib >= descriptor.cyclic_bytes() {
+                    log::warn!("hda: DMA position buffer holds {dpib:#x}; using LPIB");
+                    self.positions_broken = true;
+                    link_position(descriptor, regs)?
+                } else if dpib == 0 {
+                    let lpib = link_position(descriptor, regs)?;
+                    if previous_zero.is_some_and(|before| before != lpib) {
+                        log::warn!("hda: DMA position buffer stuck at 0; using LPIB");
+                        self.positions_broken = true;
+                        lpib
+                    } else {
+                        self.lpib_at_zero[slot] = Some(lpib);
+                        0
+                    }
+                } else {
+                    dpib
                 }
-                lpib
             }
+            _ => link_position(descriptor, regs)?,
         };
+        // A stream that stopped moving may have stopped on an error: look only then, so a
+        // healthy stream costs no register read here.
+        if self.last_position[slot] == Some(position) {
+            descriptor.check_errors(regs, clock).map_err(stream_error)?;
+        }
+        self.last_position[slot] = Some(position);
         Ok(descriptor.advance(position) / u64::from(FRAME_BYTES))
     }
 
