@@ -133,6 +133,7 @@ pub struct Controller<R: Registers, C: Clock, D: DmaRegion> {
     /// Codec addresses known to be on the link.
     codecs: u16,
     unsolicited_enabled: bool,
+    interrupts_enabled: bool,
     unsolicited: Deque<Unsolicited, 16>,
     pub stats: Stats,
 }
@@ -169,6 +170,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
             transport: Transport::Off,
             codecs: 0,
             unsolicited_enabled: false,
+            interrupts_enabled: false,
             unsolicited: Deque::new(),
             stats: Stats::default(),
         }
@@ -235,6 +237,20 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         }
     }
 
+    /// Brings the controller up again after a reset (ours or not): as [`Controller::init`],
+    /// with interrupts and unsolicited responses back on if they were.
+    pub fn reinit(&mut self) -> Result<u16, Error> {
+        let (interrupts, unsolicited) = (self.interrupts_enabled, self.unsolicited_enabled);
+        let codecs = self.init()?;
+        if interrupts {
+            self.enable_interrupts();
+        }
+        if unsolicited {
+            self.enable_unsolicited();
+        }
+        Ok(codecs)
+    }
+
     /// Resets the controller and returns the codec addresses that asked for one (STATESTS
     /// bits). Every controller register is back at its reset value afterwards.
     pub fn reset(&mut self) -> Result<u16, Error> {
@@ -244,6 +260,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         self.stop_all_dma();
         self.transport = Transport::Off;
         self.unsolicited_enabled = false;
+        self.interrupts_enabled = false;
         self.regs.write32(INTCTL, 0);
         // Clear before entering reset: QEMU sets the codec bits as CRST goes to 0.
         self.regs.write16(STATESTS, CODEC_MASK);
@@ -394,6 +411,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         self.regs.write16(WAKEEN, CODEC_MASK);
         self.regs
             .write32(INTCTL, INT_GLOBAL | INT_CONTROLLER | streams);
+        self.interrupts_enabled = true;
     }
 
     /// Acknowledges every pending source and handles it: stream status is cleared (with a

@@ -16,7 +16,7 @@ use crate::Controller;
 use crate::codec::{self, CaptureRoute, Codec, Route};
 use crate::regs::{Clock, DmaRegion, Registers};
 use crate::stream::{OutputStream, StreamError, format_word};
-use crate::verb::CommandTransport;
+use crate::verb::{CommandError, CommandTransport};
 
 /// Stream tags: one per direction, distinct on the link.
 const PLAYBACK_TAG: u8 = 1;
@@ -97,6 +97,13 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
     pub fn controller(&mut self) -> &mut Controller<R, C, D::Region> {
         &mut self.ports.controller
     }
+
+    /// Recovers from a controller reset (or a controller in an unknown state): everything
+    /// is set up again and running streams resume. Errors: `DeviceGone`, `Timeout` (the
+    /// controller or the codec did not come back), `Hardware`.
+    pub fn reinitialize(&mut self) -> Result<(), Error> {
+        self.ports.reinitialize()
+    }
 }
 
 fn stream_error(e: StreamError) -> Error {
@@ -109,7 +116,88 @@ fn stream_error(e: StreamError) -> Error {
     }
 }
 
+fn command_error(e: CommandError) -> Error {
+    match e {
+        CommandError::DeviceGone => Error::DeviceGone,
+        _ => Error::Timeout,
+    }
+}
+
 impl<R: Registers, C: Clock, D: DmaAlloc> Ports<R, C, D> {
+    /// Opens the selected direction's codec route for its stream tag in `format`.
+    fn activate(&mut self, format: u16) -> Result<(), Error> {
+        let verbs = match self.selected {
+            Direction::Playback => {
+                codec::activation(&self.codec, &self.playback_route, PLAYBACK_TAG, format)
+            }
+            Direction::Capture => {
+                let route = self.capture_route.as_ref().ok_or(Error::Unsupported)?;
+                codec::capture_activation(&self.codec, route, CAPTURE_TAG, format)
+            }
+        };
+        for (nid, verb) in verbs {
+            self.controller
+                .command(self.codec.cad, nid, verb)
+                .map_err(command_error)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the selected direction's route and descriptor up again after a controller
+    /// reset, and restarts it if it was running.
+    fn restore_selected(&mut self) -> Result<(), Error> {
+        let slot = self.selected as usize;
+        let descriptor = match self.selected {
+            Direction::Playback => self.playback.as_ref(),
+            Direction::Capture => self.capture.as_ref(),
+        };
+        let Some(descriptor) = descriptor else {
+            return Ok(());
+        };
+        let (format, running) = (descriptor.format(), descriptor.is_running());
+        self.activate(format)?;
+        let descriptor = match self.selected {
+            Direction::Playback => self.playback.as_mut(),
+            Direction::Capture => self.capture.as_mut(),
+        }
+        .ok_or(Error::NotPrepared)?;
+        let (regs, clock) = self.controller.regs_and_clock();
+        descriptor.reprogram(regs, clock).map_err(stream_error)?;
+        self.last_position[slot] = None;
+        self.lpib_at_zero[slot] = None;
+        if running {
+            self.start()?;
+        }
+        Ok(())
+    }
+
+    /// Resets the controller and brings back everything that was set up: command
+    /// transport, interrupts, position buffer, the codec's routes (a link reset resets the
+    /// codec too), each prepared stream on its memory, and the streams that were running.
+    /// Positions go on counting; the DMA restarts at the start of each buffer.
+    fn reinitialize(&mut self) -> Result<(), Error> {
+        self.controller.reinit().map_err(|e| match e {
+            crate::Error::DeviceGone => Error::DeviceGone,
+            _ => Error::Timeout,
+        })?;
+        if self.controller.codecs() & (1 << self.codec.cad) == 0 {
+            return Err(Error::Timeout);
+        }
+        if let Some(positions) = &self.positions
+            && !self.controller.enable_position_buffer(positions)
+        {
+            self.positions = None;
+        }
+        let selected = self.selected;
+        let mut result = Ok(());
+        for direction in [Direction::Playback, Direction::Capture] {
+            self.selected = direction;
+            result = result.and_then(|()| self.restore_selected());
+        }
+        self.selected = selected;
+        result
+    }
+
     fn descriptor(&mut self) -> Result<&mut Descriptor<D>, Error> {
         match self.selected {
             Direction::Playback => self.playback.as_mut(),
@@ -144,24 +232,13 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
             return Err(Error::InvalidParams);
         }
         let format = format_word(params.rate, params.channels).ok_or(Error::InvalidParams)?;
-        let cad = self.codec.cad;
-        let verbs = match self.selected {
-            Direction::Playback => {
-                codec::activation(&self.codec, &self.playback_route, PLAYBACK_TAG, format)
-            }
-            Direction::Capture => {
-                let route = self.capture_route.as_ref().ok_or(Error::Unsupported)?;
-                codec::capture_activation(&self.codec, route, CAPTURE_TAG, format)
-            }
-        };
-        for (nid, verb) in verbs {
-            self.controller
-                .command(cad, nid, verb)
-                .map_err(|_| Error::Timeout)?;
-        }
+        let buffer_bytes = buffer_frames
+            .checked_mul(FRAME_BYTES)
+            .ok_or(Error::InvalidParams)?;
+        self.activate(format)?;
         let buffer = self
             .dma
-            .alloc((buffer_frames * FRAME_BYTES) as usize, 4096)
+            .alloc(buffer_bytes as usize, 4096)
             .ok_or(Error::InvalidParams)?;
         let bdl = self.dma.alloc(4096, 4096).ok_or(Error::InvalidParams)?;
         let (regs, clock) = self.controller.regs_and_clock();

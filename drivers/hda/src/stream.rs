@@ -60,10 +60,16 @@ pub struct OutputStream<B, L> {
     buffer: B,
     bdl: L,
     cyclic_bytes: u32,
+    periods: u32,
+    period_bytes: u32,
+    tag: u8,
+    format: u16,
     last_lpib: u32,
     consumed: u64,
     /// Prepared (reset) and not started since: the DMA will begin at the buffer's start.
     fresh: bool,
+    /// Started, and not stopped since.
+    running: bool,
 }
 
 /// The stream format word (SDnFMT and converter verb 2) for 16-bit PCM at `rate` with
@@ -193,7 +199,7 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         clock: &mut C,
         base: u32,
         buffer: B,
-        mut bdl: L,
+        bdl: L,
         periods: u32,
         period_bytes: u32,
         tag: u8,
@@ -204,7 +210,8 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             .ok_or(StreamError::BadLayout)?;
         let fits =
             buffer.len() >= cyclic_bytes as usize && bdl.len() >= periods as usize * BDL_ENTRY;
-        let below_4g = buffer.phys() + u64::from(cyclic_bytes) <= 1 << 32 && bdl.phys() < 1 << 32;
+        let below_4g = buffer.phys().saturating_add(u64::from(cyclic_bytes)) <= 1 << 32
+            && bdl.phys() < 1 << 32;
         if !(2..=MAX_PERIODS).contains(&periods)
             || !period_bytes.is_multiple_of(128)
             || !fits
@@ -213,6 +220,31 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         {
             return Err(StreamError::BadLayout);
         }
+        let mut stream = OutputStream {
+            base,
+            buffer,
+            bdl,
+            cyclic_bytes,
+            periods,
+            period_bytes,
+            tag,
+            format,
+            last_lpib: 0,
+            consumed: 0,
+            fresh: true,
+            running: false,
+        };
+        stream.program(regs, clock)?;
+        Ok(stream)
+    }
+
+    /// Resets the descriptor and programs it from scratch (BDL, tag, CBL, LVI, format).
+    fn program<R: Registers, C: Clock>(
+        &mut self,
+        regs: &mut R,
+        clock: &mut C,
+    ) -> Result<(), StreamError> {
+        let base = self.base;
         // Stop, acknowledge, reset (SRST to 1 and back), as the specification orders. The
         // reset clears every register on hardware and few on QEMU: all are written below.
         stop_descriptor(regs, clock, base)?;
@@ -223,32 +255,44 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         }
         regs.write8(base + SD_CTL0, 0);
         wait_ctl(regs, clock, base, CTL_SRST, false, CTL_TIMEOUT_US)?;
-        for i in 0..periods {
+        for i in 0..self.periods {
             let mut entry = [0u8; BDL_ENTRY];
-            let address = buffer.phys() + u64::from(i * period_bytes);
+            let address = self.buffer.phys() + u64::from(i * self.period_bytes);
             entry[0..8].copy_from_slice(&address.to_le_bytes());
-            entry[8..12].copy_from_slice(&period_bytes.to_le_bytes());
+            entry[8..12].copy_from_slice(&self.period_bytes.to_le_bytes());
             entry[12..16].copy_from_slice(&1u32.to_le_bytes()); // interrupt on completion
-            bdl.write(i as usize * BDL_ENTRY, &entry);
+            self.bdl.write(i as usize * BDL_ENTRY, &entry);
         }
-        regs.write8(base + SD_CTL2, tag << 4);
-        regs.write32(base + SD_CBL, cyclic_bytes);
-        regs.write16(base + SD_LVI, (periods - 1) as u16);
-        regs.write16(base + SD_FMT, format);
-        regs.write32(base + SD_BDPL, bdl.phys() as u32);
-        regs.write32(base + SD_BDPU, (bdl.phys() >> 32) as u32);
-        // Interrupts on completion and on errors; they reach the CPU only if the controller
-        // enables this descriptor in INTCTL.
-        regs.write8(base + SD_CTL0, CTL_INTERRUPTS);
-        Ok(OutputStream {
-            base,
-            buffer,
-            bdl,
-            cyclic_bytes,
-            last_lpib: 0,
-            consumed: 0,
-            fresh: true,
-        })
+        regs.write8(base + SD_CTL2, self.tag << 4);
+        regs.write32(base + SD_CBL, self.cyclic_bytes);
+        regs.write16(base + SD_LVI, (self.periods - 1) as u16);
+        regs.write16(base + SD_FMT, self.format);
+        regs.write32(base + SD_BDPL, self.bdl.phys() as u32);
+        regs.write32(base + SD_BDPU, (self.bdl.phys() >> 32) as u32);
+        self.fresh = true;
+        self.running = false;
+        Ok(())
+    }
+
+    /// Programs the descriptor again after a controller reset, on the same memory; the
+    /// position keeps counting from where it was (the DMA restarts at the buffer's start).
+    /// Stopped after, like [`OutputStream::prepare`].
+    pub fn reprogram<R: Registers, C: Clock>(
+        &mut self,
+        regs: &mut R,
+        clock: &mut C,
+    ) -> Result<(), StreamError> {
+        self.program(regs, clock)
+    }
+
+    /// Whether the stream was started and not stopped since.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The stream format word it was prepared with.
+    pub fn format(&self) -> u16 {
+        self.format
     }
 
     /// Sets RUN and waits until it reads back.
@@ -265,8 +309,11 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             regs.read32(self.base + SD_LPIB) % self.cyclic_bytes
         };
         self.fresh = false;
+        // Interrupts on completion and on errors (they reach the CPU only if the controller
+        // enables this descriptor in INTCTL); `stop` clears them.
         let ctl = regs.read8(self.base + SD_CTL0);
         regs.write8(self.base + SD_CTL0, ctl | CTL_RUN | CTL_INTERRUPTS);
+        self.running = true;
         wait_ctl(regs, clock, self.base, CTL_RUN, true, CTL_TIMEOUT_US)
     }
 
@@ -276,7 +323,9 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         regs: &mut R,
         clock: &mut C,
     ) -> Result<(), StreamError> {
-        stop_descriptor(regs, clock, self.base)
+        stop_descriptor(regs, clock, self.base)?;
+        self.running = false;
+        Ok(())
     }
 
     /// Looks for a FIFO or descriptor error; on one, stops the stream and reports it. The

@@ -129,6 +129,23 @@ fn descriptor_is_fully_reprogrammed_after_each_reset() {
     }
 }
 
+// §6 items 18 and 24: preparing a stream that is running stops it (RUN read back 0)
+// before the descriptor reset, even when RUN takes a while to clear.
+#[test]
+fn preparing_a_running_stream_stops_it_before_the_reset() {
+    let model = Model::new();
+    model.hw().faults.run_readback_delay_us = 300;
+    let mut card = card(&model);
+    playing(&model, &mut card, 4);
+    model.advance_ms(3);
+    let s = card.stream(Direction::Playback).unwrap();
+    s.prepare(S16_48K, 8 * PERIOD, PERIOD).unwrap();
+    s.start().unwrap();
+    model.advance_ms(3);
+    drop(card);
+    model.assert_clean();
+}
+
 // §6 item 20: a started stream satisfies what hardware relies on (the model checks at RUN:
 // CBL = sum of the BDL, LVI ≥ 1, 128-byte aligned BDL, tag ≠ 0 and distinct between the
 // running streams, SDnFMT = the converter's format), playback and capture together.
@@ -328,6 +345,22 @@ fn stop_with_run_stuck_is_a_timeout() {
     assert!(model.hw().now_us - start < 100_000);
 }
 
+// §6 item 24: stopping a stream while its period interrupt is pending leaves nothing
+// asserted (the stop acknowledges the status byte-wise): no interrupt storm after a stop.
+#[test]
+fn stop_with_a_pending_period_interrupt_drops_the_line() {
+    let model = Model::new();
+    let mut card = card_with(&model, true);
+    playing(&model, &mut card, 4);
+    model.advance_ms(2);
+    assert!(model.hw().irq_line());
+    card.stream(Direction::Playback).unwrap().stop().unwrap();
+    assert!(!model.hw().irq_line());
+    assert_eq!(card.controller().handle_interrupt(), Ok(None));
+    drop(card);
+    model.assert_clean();
+}
+
 // §6 item 26: capture data arrives intact: what the model's ADC wrote is what the driver
 // reads back, at the position the driver reports.
 #[test]
@@ -344,6 +377,87 @@ fn captured_bytes_match_the_pattern_the_hardware_wrote() {
     s.read(0, &mut buf).unwrap();
     let expected: Vec<u8> = (0..buf.len() as u64).map(capture_byte).collect();
     assert_eq!(buf, expected);
+}
+
+// §6 item 27: the controller resets under running streams (codecs reset with the link);
+// re-initialisation restores everything: transport, interrupts, unsolicited responses, the
+// codec's converter streams and formats, both descriptors on their memory, and the streams
+// run again with positions that go on counting.
+#[test]
+fn controller_reset_under_running_streams_is_recovered_in_full() {
+    let model = Model::new();
+    let mut card = card_with(&model, true);
+    card.controller().enable_unsolicited();
+    let s = card.stream(Direction::Playback).unwrap();
+    s.prepare(
+        PcmParams {
+            rate: 44_100,
+            ..S16_48K
+        },
+        3 * 448,
+        448,
+    )
+    .unwrap();
+    s.start().unwrap();
+    let s = card.stream(Direction::Capture).unwrap();
+    s.prepare(S16_48K, 4 * PERIOD, PERIOD).unwrap();
+    s.start().unwrap();
+    model.advance_ms(5);
+    let played_before = model.hw().played(OUT).len() as u64 / 4;
+    assert_eq!(
+        card.stream(Direction::Playback).unwrap().position(),
+        Ok(played_before)
+    );
+    assert_eq!(
+        card.stream(Direction::Capture).unwrap().position(),
+        Ok(5 * FRAMES_PER_MS)
+    );
+
+    model.hw().reset_behind_the_drivers_back();
+    assert!(!model.hw().stream_running(OUT) && !model.hw().stream_running(IN));
+    card.reinitialize().unwrap();
+    {
+        let mut hw = model.hw();
+        assert!(hw.stream_running(OUT) && hw.stream_running(IN));
+        let codec = hw.codec(0);
+        assert_eq!(codec.stream_tag.get(&model::codec::DAC), Some(&1));
+        assert_eq!(codec.stream_tag.get(&model::codec::ADC), Some(&2));
+        assert_eq!(codec.format.get(&model::codec::DAC), Some(&0x4011));
+        assert_ne!(hw.register(0x20) & 1 << 31, 0, "interrupts back on");
+        assert_ne!(
+            hw.register(0x08) & 1 << 8,
+            0,
+            "unsolicited responses back on"
+        );
+    }
+    for ms in 1..=10 {
+        model.advance_ms(1);
+        let played = model.hw().played(OUT).len() as u64 / 4;
+        assert_eq!(
+            card.stream(Direction::Playback).unwrap().position(),
+            Ok(played)
+        );
+        assert_eq!(
+            card.stream(Direction::Capture).unwrap().position(),
+            Ok((5 + ms) * FRAMES_PER_MS)
+        );
+    }
+    assert!(model.hw().irq_line(), "period interrupts flow again");
+    drop(card);
+    model.assert_clean();
+}
+
+// §6 items 27 and 32: a controller that does not come back from the reset → a typed error,
+// and the card can still be dropped without DMA running into freed memory.
+#[test]
+fn failed_reinitialisation_is_an_error_and_the_card_drops_cleanly() {
+    let model = Model::new();
+    let mut card = card(&model);
+    playing(&model, &mut card, 4);
+    model.hw().faults.crst_never_leaves = true;
+    assert_eq!(card.reinitialize(), Err(Error::Timeout));
+    drop(card);
+    model.assert_clean();
 }
 
 // §6 item 2: without 64OK, DMA memory the platform put above 4 GiB is never programmed:

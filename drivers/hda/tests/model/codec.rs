@@ -31,10 +31,17 @@ pub struct ModelCodec {
 impl ModelCodec {
     pub fn new() -> Self {
         let mut codec = ModelCodec::default();
-        // Converters reset to 48 kHz 16-bit stereo, stream 0.
-        codec.format.insert(DAC, 0x0011);
-        codec.format.insert(ADC, 0x0011);
+        codec.reset();
         codec
+    }
+
+    /// A link reset: converters back to 48 kHz 16-bit stereo and stream 0, pins off.
+    pub fn reset(&mut self) {
+        self.stream_tag.clear();
+        self.pin_control.clear();
+        self.power_state.clear();
+        self.format.insert(DAC, 0x0011);
+        self.format.insert(ADC, 0x0011);
     }
 
     /// The node's answer to a 20-bit verb; unknown verbs and nodes answer 0 as QEMU does.

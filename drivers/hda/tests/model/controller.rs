@@ -149,8 +149,14 @@ impl Hw {
         }
         self.reset_streams();
         for codec in self.codecs.values_mut() {
-            codec.stream_tag.clear();
+            codec.reset();
         }
+    }
+
+    /// The controller and the link reset behind the driver's back (a glitch, firmware, a
+    /// power transition): registers cleared, streams stopped, codecs reset.
+    pub fn reset_behind_the_drivers_back(&mut self) {
+        self.power_on();
     }
 
     pub(super) fn power_on(&mut self) {

@@ -101,7 +101,12 @@ impl Hw {
 
     pub(super) fn reset_streams(&mut self) {
         for n in 0..self.streams.len() {
-            self.streams[n] = SdEngine::default();
+            let old = std::mem::take(&mut self.streams[n]);
+            self.streams[n] = SdEngine {
+                played: old.played,
+                captured: old.captured,
+                ..SdEngine::default()
+            };
             let b = Self::sd_base(n);
             self.set8(b + 0x10, FIFOS as u8);
         }
@@ -131,6 +136,9 @@ impl Hw {
                 let new = self.reg8(b);
                 if new & CTL_SRST != 0 {
                     if old & CTL_SRST == 0 {
+                        if self.streams[n].running {
+                            self.violation(format!("SD{n}: SRST set while the DMA runs"));
+                        }
                         self.reset_stream(n);
                     }
                     return;
