@@ -111,7 +111,7 @@ enum RingFailure {
     Gone,
     /// CORBRP reached the verb: the codec heard it and did not answer.
     CodecSilent,
-    /// The controller did not fetch the verb.
+    /// The controller did not fetch the verb, or reports a RIRB position outside the ring.
     Stuck,
     MemoryError,
     Overrun,
@@ -460,7 +460,11 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
             self.rirb_overrun();
         }
         if self.transport == Transport::Rings {
-            self.drain(None).map_err(|_| Error::DeviceGone)?;
+            match self.drain(None) {
+                Ok(_) => {}
+                Err(RingFailure::Gone) => return Err(Error::DeviceGone),
+                Err(_) => self.rings_broken(),
+            }
         }
         let woke = self.regs.read16(STATESTS) & CODEC_MASK;
         if woke != 0 {
@@ -476,6 +480,12 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
             log::warn!("hda: CORB memory error; falling back to immediate commands");
             self.use_immediate_commands();
         }
+    }
+
+    /// The CORB stopped fetching verbs, or the RIRB pointer makes no sense.
+    fn rings_broken(&mut self) {
+        log::warn!("hda: CORB/RIRB stuck or inconsistent; falling back to immediate commands");
+        self.use_immediate_commands();
     }
 
     /// Responses were lost: what is in the RIRB cannot be trusted to be complete, so skip
@@ -528,13 +538,21 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
     }
 
     /// Drains the RIRB. Returns the answer from `expecting`'s codec if one was there;
-    /// unsolicited responses are queued, anything else is spurious.
-    fn drain(&mut self, expecting: Option<u8>) -> Result<Option<u32>, CommandError> {
+    /// unsolicited responses are queued, anything else is spurious. A write pointer
+    /// outside the ring means the rings cannot be trusted ([`RingFailure::Stuck`]).
+    fn drain(&mut self, expecting: Option<u8>) -> Result<Option<u32>, RingFailure> {
         let wp = self.regs.read16(RIRBWP);
         if wp == u16::MAX {
-            return Err(CommandError::DeviceGone);
+            return Err(RingFailure::Gone);
         }
         let wp = wp & 0xff;
+        if wp >= self.rirb_entries {
+            log::warn!(
+                "hda: RIRBWP {wp} outside a {}-entry RIRB",
+                self.rirb_entries
+            );
+            return Err(RingFailure::Stuck);
+        }
         if wp == self.rirb_rp {
             return Ok(None);
         }
@@ -576,7 +594,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
     /// One verb through the CORB, waiting for its answer in the RIRB.
     fn ring_command(&mut self, cad: u8, word: u32) -> Result<u32, RingFailure> {
         // Whatever is in the RIRB now cannot answer the verb about to be sent.
-        self.drain(None).map_err(|_| RingFailure::Gone)?;
+        self.drain(None)?;
         let wp = (self.corb_wp + 1) % self.corb_entries;
         self.rings.write(usize::from(wp) * 4, &word.to_le_bytes());
         self.regs.write16(CORBWP, wp);
@@ -584,7 +602,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         let start = self.clock.now_us();
         let mut checked = start;
         loop {
-            if let Some(response) = self.drain(Some(cad)).map_err(|_| RingFailure::Gone)? {
+            if let Some(response) = self.drain(Some(cad))? {
                 return Ok(response);
             }
             let now = self.clock.now_us();
@@ -644,12 +662,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> CommandTransport for Controller<R, C,
                 Err(RingFailure::Overrun) if retry => continue,
                 Err(RingFailure::Overrun) => return Err(CommandError::Overrun),
                 Err(RingFailure::MemoryError) => self.corb_memory_error(),
-                Err(RingFailure::Stuck) => {
-                    log::warn!(
-                        "hda: CORB stopped fetching verbs; falling back to immediate commands"
-                    );
-                    self.use_immediate_commands();
-                }
+                Err(RingFailure::Stuck) => self.rings_broken(),
             }
             return immediate::command(&mut self.regs, &mut self.clock, word, COMMAND_TIMEOUT_US);
         }

@@ -194,6 +194,16 @@ fn slow_crst_still_succeeds() {
     assert_eq!(controller(&model).reset(), Ok(1));
 }
 
+// §6 items 3 and 4: on a controller that sets STATESTS as CRST goes to 0 (QEMU), the
+// codecs are still found: STATESTS is cleared before entering reset, not during it.
+#[test]
+fn codecs_announced_on_reset_entry_are_kept() {
+    let model = Model::with_codecs(&[0, 1]);
+    model.hw().faults.statests_on_reset_entry = true;
+    model.hw().faults.codec_wake_delay_us = u64::MAX / 2; // nothing after leaving reset
+    assert_eq!(controller(&model).reset(), Ok(0b11));
+}
+
 // §6 item 4: no codec (STATESTS = 0) → "no codec", the rings are not even started and not
 // a single verb is sent.
 #[test]
@@ -330,6 +340,21 @@ fn corb_memory_error_falls_back_to_immediate_commands() {
     assert_eq!(vendor(&mut c, 0), Ok(VENDOR));
     drop(c);
     model.assert_clean(); // no immediate command while the CORB ran
+}
+
+// §6 item 9: a RIRB write pointer outside the ring (a broken or hostile controller) is
+// not followed round and round, nor are stale entries taken as answers: the rings are
+// abandoned for the immediate interface, which answers correctly.
+#[test]
+fn rirb_pointer_outside_the_ring_falls_back_to_immediate_commands() {
+    let model = Model::new();
+    model.hw().ring_size_cap = 0b010; // 16 entries
+    let mut c = ready(&model);
+    model.hw().faults.rirbwp_reads = Some(200);
+    assert_eq!(vendor(&mut c, 0), Ok(VENDOR));
+    assert_eq!(c.transport(), Transport::Immediate);
+    drop(c);
+    model.assert_clean();
 }
 
 // §6 item 10: an unsolicited response (ex bit 4) with a tag nobody registered, landing

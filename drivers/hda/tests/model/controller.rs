@@ -227,7 +227,8 @@ impl Hw {
                 u8::from(shown) << 7
             }
             CORBCTL if self.faults.corbrun_never_reads_one => self.bytes[CORBCTL] & !2,
-            RIRBWP => self.rirb_wp as u8,
+            RIRBWP => self.faults.rirbwp_reads.unwrap_or(self.rirb_wp) as u8,
+            0x59 => (self.faults.rirbwp_reads.unwrap_or(0) >> 8) as u8,
             _ => self.bytes[off],
         }
     }
@@ -238,8 +239,8 @@ impl Hw {
             return;
         }
         self.settle();
-        // In reset, only GCTL responds.
-        if !self.crst && off != GCTL {
+        // In reset, only GCTL responds (QEMU's model takes every write).
+        if !self.crst && off != GCTL && !self.faults.statests_on_reset_entry {
             return;
         }
         if size > 1 {
@@ -311,6 +312,10 @@ impl Hw {
             self.crst = false;
             self.crst_leaves_at = None;
             self.codecs_wake_at = None;
+            if self.faults.statests_on_reset_entry {
+                let mask = self.codec_mask();
+                self.bytes[STATESTS..STATESTS + 2].copy_from_slice(&mask.to_le_bytes());
+            }
         } else if want
             && !self.crst
             && self.crst_leaves_at.is_none()

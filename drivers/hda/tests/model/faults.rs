@@ -25,6 +25,11 @@ pub struct Faults {
     pub corb_memory_error: bool,
     /// The next solicited response is lost in an overrun (RIRBSTS.RIRBOIS).
     pub rirb_overrun_next: bool,
+    /// RIRBWP reads this value whatever the RIRB holds (a broken or hostile controller).
+    pub rirbwp_reads: Option<u16>,
+    /// QEMU sets a codec's STATESTS bit as CRST goes to 0, not after it returns to 1, so
+    /// a STATESTS clear while in reset loses the codecs (hda.md §1.3).
+    pub statests_on_reset_entry: bool,
     /// Every response carries the wrong codec address (the real one with bit 0 flipped).
     pub wrong_codec_address: bool,
     /// QEMU's RINTCNT behaviour: the CORB stops after RINTCNT responses until RINTFL is
@@ -68,6 +73,8 @@ impl Default for Faults {
             corb_stalls: false,
             corb_memory_error: false,
             rirb_overrun_next: false,
+            rirbwp_reads: None,
+            statests_on_reset_entry: false,
             wrong_codec_address: false,
             qemu_rintcnt_trap: false,
             icb_stuck: false,

@@ -80,11 +80,10 @@ impl DmaRegion for ModelRegion {
         self.len
     }
     fn read(&self, offset: usize, buf: &mut [u8]) {
-        let ok = self
-            .hw
-            .borrow_mut()
-            .memory
-            .read(self.base + offset as u64, buf);
+        let mut hw = self.hw.borrow_mut();
+        // Memory polls count too: a loop over DMA memory alone must not spin for ever.
+        hw.count_access();
+        let ok = hw.memory.read(self.base + offset as u64, buf);
         assert!(ok, "driver read outside its region at +{offset:#x}");
     }
     fn write(&mut self, offset: usize, data: &[u8]) {
