@@ -150,6 +150,13 @@ fn ring_entries(size_register: u8) -> (u16, u8) {
     }
 }
 
+/// Stream descriptors (input, output, bidirectional) a GCAP value announces, at most the
+/// 30 that INTCTL/INTSTS have bits for.
+fn descriptor_count(gcap: u16) -> u32 {
+    let gcap = u32::from(gcap);
+    ((gcap >> 12) + ((gcap >> 8) & 0xf) + ((gcap >> 3) & 0x1f)).min(30)
+}
+
 /// Offset of stream descriptor `index`'s register `reg`.
 fn sd(index: u32, reg: u32) -> u32 {
     0x80 + 0x20 * index + reg
@@ -405,9 +412,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
     /// Turns on interrupts: every stream descriptor, the controller's sources (responses,
     /// overrun, CORB memory error) and codec wake-ups (hot plug).
     pub fn enable_interrupts(&mut self) {
-        let gcap = u32::from(self.gcap());
-        let descriptors = (gcap >> 12) + ((gcap >> 8) & 0xf) + ((gcap >> 3) & 0x1f);
-        let streams = (1u32 << descriptors.min(30)) - 1;
+        let streams = (1u32 << descriptor_count(self.gcap())) - 1;
         self.regs.write16(WAKEEN, CODEC_MASK);
         self.regs
             .write32(INTCTL, INT_GLOBAL | INT_CONTROLLER | streams);
@@ -419,6 +424,9 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
     /// `Ok(None)`: nothing was pending, the interrupt is not ours (a shared INTx line).
     pub fn handle_interrupt(&mut self) -> Result<Option<Interrupt>, Error> {
         let mut seen: Option<Interrupt> = None;
+        // SIS bits of descriptors that do not exist are not followed to registers that
+        // are not stream descriptors.
+        let descriptors = (1u32 << descriptor_count(self.gcap())) - 1;
         // Sources can reappear while we work; Linux loops a bounded number of times too.
         for _ in 0..10 {
             let status = self.regs.read32(INTSTS);
@@ -429,7 +437,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
                 break;
             }
             let report = seen.get_or_insert_with(Interrupt::default);
-            for index in (0..30).filter(|n| status & (1 << n) != 0) {
+            for index in (0..30).filter(|n| status & descriptors & (1 << n) != 0) {
                 let sts = self.regs.read8(sd(index, 3));
                 self.regs.write8(sd(index, 3), sts & 0b1_1100);
                 report.streams |= 1 << index;
@@ -514,10 +522,8 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
             // Gone: a function that reads all ones does no DMA either.
             return true;
         }
-        let gcap = u32::from(gcap);
-        let descriptors = (gcap >> 12) + ((gcap >> 8) & 0xf) + ((gcap >> 3) & 0x1f);
         let mut stopped = true;
-        for index in 0..descriptors.min(30) {
+        for index in 0..descriptor_count(gcap) {
             let ctl = self.regs.read8(sd(index, 0));
             if ctl & 0b10 != 0 {
                 self.regs.write8(sd(index, 0), ctl & !0b1_1110);

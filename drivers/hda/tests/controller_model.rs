@@ -515,6 +515,20 @@ fn interrupt_handler_acknowledges_everything_and_the_line_drops() {
     assert_eq!(c.take_unsolicited().map(|u| u.response), Some(0x0400_0000));
 }
 
+// §6 item 28: an INTSTS claiming streams the controller does not have (bits 8-29 here,
+// with 8 descriptors) does not send the handler writing to whatever lies at those offsets.
+#[test]
+fn interrupt_bits_of_absent_descriptors_are_not_followed() {
+    let model = Model::new();
+    let mut c = ready(&model);
+    c.enable_interrupts();
+    model.hw().faults.intsts_extra = 0x3fff_ff00;
+    let report = c.handle_interrupt().expect("handled").expect("ours");
+    assert_eq!(report.streams, 0);
+    drop(c);
+    model.assert_clean();
+}
+
 // §6 item 30: unsolicited responses before they were enabled, or from a codec that is not
 // on the link, are ignored (counted), never queued, never answers.
 #[test]

@@ -213,7 +213,7 @@ impl Hw {
         }
         match off {
             GCTL => self.bytes[GCTL] & !1 | u8::from(self.crst),
-            INTSTS..=0x27 => self.intsts().to_le_bytes()[off - INTSTS],
+            INTSTS..=0x27 => (self.intsts() | self.faults.intsts_extra).to_le_bytes()[off - INTSTS],
             WALCLK..=0x33 => {
                 let clock = self.wallclock_start.wrapping_add((self.now_us * 24) as u32);
                 clock.to_le_bytes()[off - WALCLK]
@@ -243,15 +243,16 @@ impl Hw {
         if !self.crst && off != GCTL && !self.faults.statests_on_reset_entry {
             return;
         }
-        if size > 1 {
-            for i in 0..size {
-                if let Some((sd, 3)) = self.sd_at(off + i) {
-                    self.violation(format!(
-                        "{size}-byte write of {value:#x} at {off:#x} covers SD{sd}STS \
-                         (acknowledges or sets its status bits)"
-                    ));
-                }
-            }
+        let covers_sts = size > 1 && (0..size).any(|i| matches!(self.sd_at(off + i), Some((_, 3))));
+        if covers_sts {
+            self.violation(format!(
+                "{size}-byte write of {value:#x} at {off:#x} covers an SDnSTS \
+                 (acknowledges or sets its status bits)"
+            ));
+        } else if let Some(problem) = self.write_target_problem(off, size) {
+            self.violation(format!(
+                "{size}-byte write of {value:#x} at {off:#x}: {problem}"
+            ));
         }
         let old: Vec<u8> = (0..size)
             .map(|i| self.bytes.get(off + i).copied().unwrap_or(0))
@@ -267,6 +268,73 @@ impl Hw {
         }
         for (i, old) in old.into_iter().enumerate() {
             self.after_write(off + i, old, (value >> (8 * i)) as u8);
+        }
+    }
+
+    /// Why a write of `size` bytes at `off` hits no writable register, if it does not.
+    fn write_target_problem(&self, off: usize, size: usize) -> Option<&'static str> {
+        const GLOBAL: [(usize, usize, bool); 33] = [
+            // (offset, size, writable)
+            (0x00, 2, false),
+            (0x02, 1, false),
+            (0x03, 1, false),
+            (0x04, 2, false),
+            (0x06, 2, false),
+            (0x08, 4, true),
+            (0x0c, 2, true),
+            (0x0e, 2, true),
+            (0x10, 2, false),
+            (0x20, 4, true),
+            (0x24, 4, false),
+            (0x30, 4, false),
+            (0x38, 4, true),
+            (0x40, 4, true),
+            (0x44, 4, true),
+            (0x48, 2, true),
+            (0x4a, 2, true),
+            (0x4c, 1, true),
+            (0x4d, 1, true),
+            (0x4e, 1, true),
+            (0x50, 4, true),
+            (0x54, 4, true),
+            (0x58, 2, true),
+            (0x5a, 2, true),
+            (0x5c, 1, true),
+            (0x5d, 1, true),
+            (0x5e, 1, true),
+            (0x60, 4, true),
+            (0x64, 4, false),
+            (0x68, 2, true),
+            (0x70, 4, true),
+            (0x74, 4, true),
+            (0x34, 4, true),
+        ];
+        const STREAM: [(usize, usize, bool); 11] = [
+            (0x00, 3, true),
+            (0x03, 1, true),
+            (0x04, 4, false),
+            (0x08, 4, true),
+            (0x0c, 2, true),
+            (0x0e, 2, true),
+            (0x10, 2, false),
+            (0x12, 2, true),
+            (0x18, 4, true),
+            (0x1c, 4, true),
+            (0x14, 4, false),
+        ];
+        let (table, rel): (&[(usize, usize, bool)], usize) = match self.sd_at(off) {
+            Some((_, rel)) => (&STREAM, rel),
+            None if off < 0x80 => (&GLOBAL, off),
+            None => return Some("no register there"),
+        };
+        match table
+            .iter()
+            .find(|&&(at, len, _)| (at..at + len).contains(&rel))
+        {
+            None => Some("no register there"),
+            Some(&(at, len, _)) if rel + size > at + len => Some("crosses a register boundary"),
+            Some(&(_, _, false)) => Some("read-only register"),
+            Some(_) => None,
         }
     }
 

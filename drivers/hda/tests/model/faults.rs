@@ -25,6 +25,8 @@ pub struct Faults {
     pub corb_memory_error: bool,
     /// The next solicited response is lost in an overrun (RIRBSTS.RIRBOIS).
     pub rirb_overrun_next: bool,
+    /// INTSTS also shows these bits (SIS of descriptors that do not exist, say).
+    pub intsts_extra: u32,
     /// RIRBWP reads this value whatever the RIRB holds (a broken or hostile controller).
     pub rirbwp_reads: Option<u16>,
     /// QEMU sets a codec's STATESTS bit as CRST goes to 0, not after it returns to 1, so
@@ -73,6 +75,7 @@ impl Default for Faults {
             corb_stalls: false,
             corb_memory_error: false,
             rirb_overrun_next: false,
+            intsts_extra: 0,
             rirbwp_reads: None,
             statests_on_reset_entry: false,
             wrong_codec_address: false,
