@@ -14,9 +14,10 @@ use audio_hal::{
 
 use crate::Controller;
 use crate::codec::{self, CaptureRoute, Codec, Route};
-use crate::regs::{Clock, DmaRegion, Registers};
+use crate::regs::{Clock, DmaRegion, Registers, WALCLK};
 use crate::stream::{OutputStream, StreamError, format_word};
 use crate::verb::{CommandError, CommandTransport};
+use crate::wallclock::{Period, PeriodClock};
 
 /// Stream tags: one per direction, distinct on the link.
 const PLAYBACK_TAG: u8 = 1;
@@ -48,6 +49,8 @@ pub struct Ports<R: Registers, C: Clock, D: DmaAlloc> {
     last_position: [Option<u32>; 2],
     /// LPIB when the position buffer last read 0, if it did on the previous read.
     lpib_at_zero: [Option<u32>; 2],
+    /// Period interrupts per direction, checked against the wall clock.
+    periods: [Option<PeriodClock>; 2],
     selected: Direction,
     playback: Option<Descriptor<D>>,
     capture: Option<Descriptor<D>>,
@@ -83,6 +86,7 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
                 positions_broken: false,
                 last_position: [None; 2],
                 lpib_at_zero: [None; 2],
+                periods: [None; 2],
                 selected: Direction::Playback,
                 playback: None,
                 capture: None,
@@ -96,6 +100,40 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
     /// unsolicited responses.
     pub fn controller(&mut self) -> &mut Controller<R, C, D::Region> {
         &mut self.ports.controller
+    }
+
+    /// Handles the card's interrupt (see [`Controller::handle_interrupt`]) and says what it
+    /// means for the streams: a period elapsed, or an early interrupt (check the position
+    /// again later). `Ok(None)`: not ours.
+    pub fn handle_interrupt(&mut self) -> Result<Option<CardInterrupt>, Error> {
+        let ports = &mut self.ports;
+        let Some(irq) = ports
+            .controller
+            .handle_interrupt()
+            .map_err(controller_error)?
+        else {
+            return Ok(None);
+        };
+        let mut card = CardInterrupt {
+            codecs_woke: irq.codecs_woke,
+            ..CardInterrupt::default()
+        };
+        let mut now = None;
+        for (slot, descriptor) in [ports.playback.as_ref(), ports.capture.as_ref()]
+            .into_iter()
+            .enumerate()
+        {
+            let (Some(descriptor), Some(clock)) = (descriptor, ports.periods[slot].as_mut()) else {
+                continue;
+            };
+            let bit = 1 << descriptor.index();
+            card.errors |= irq.stream_errors & bit != 0;
+            if irq.streams & bit != 0 {
+                let now = *now.get_or_insert_with(|| ports.controller.regs().read32(WALCLK));
+                card.periods[slot] = Some(clock.interrupt(now));
+            }
+        }
+        Ok(Some(card))
     }
 
     /// Recovers from a controller reset (or a controller in an unknown state): everything
@@ -113,6 +151,24 @@ fn stream_error(e: StreamError) -> Error {
         StreamError::BadLayout => Error::InvalidParams,
         StreamError::DeviceGone => Error::DeviceGone,
         StreamError::FifoError | StreamError::DescriptorError => Error::Hardware,
+    }
+}
+
+/// What a card interrupt meant for the streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CardInterrupt {
+    /// Per direction (playback, capture): a period interrupt, and what it was.
+    pub periods: [Option<Period>; 2],
+    /// A stream reported a FIFO or descriptor error (`position` reports it as `Hardware`).
+    pub errors: bool,
+    /// Codecs that joined the link.
+    pub codecs_woke: u16,
+}
+
+fn controller_error(e: crate::Error) -> Error {
+    match e {
+        crate::Error::DeviceGone => Error::DeviceGone,
+        _ => Error::Timeout,
     }
 }
 
@@ -176,10 +232,7 @@ impl<R: Registers, C: Clock, D: DmaAlloc> Ports<R, C, D> {
     /// codec too), each prepared stream on its memory, and the streams that were running.
     /// Positions go on counting; the DMA restarts at the start of each buffer.
     fn reinitialize(&mut self) -> Result<(), Error> {
-        self.controller.reinit().map_err(|e| match e {
-            crate::Error::DeviceGone => Error::DeviceGone,
-            _ => Error::Timeout,
-        })?;
+        self.controller.reinit().map_err(controller_error)?;
         if self.controller.codecs() & (1 << self.codec.cad) == 0 {
             return Err(Error::Timeout);
         }
@@ -270,8 +323,10 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
             Direction::Playback => self.playback = Some(descriptor),
             Direction::Capture => self.capture = Some(descriptor),
         }
-        self.last_position[self.selected as usize] = None;
-        self.lpib_at_zero[self.selected as usize] = None;
+        let slot = self.selected as usize;
+        self.last_position[slot] = None;
+        self.lpib_at_zero[slot] = None;
+        self.periods[slot] = Some(PeriodClock::new(period_bytes, params.rate * FRAME_BYTES));
         Ok(())
     }
 
@@ -288,6 +343,9 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
         if let Some(positions) = self.positions.as_mut() {
             let start = descriptor.start_position(regs);
             positions.write(8 * descriptor.index() as usize, &start.to_le_bytes());
+        }
+        if let Some(periods) = self.periods[self.selected as usize].as_mut() {
+            periods.start(regs.read32(WALCLK));
         }
         descriptor.start(regs, clock).map_err(stream_error)
     }

@@ -18,6 +18,7 @@ pub mod pci;
 pub mod regs;
 pub mod stream;
 pub mod verb;
+pub mod wallclock;
 
 pub use controller::{Controller, Error};
 pub use regs::{Clock, DmaRegion, Registers};

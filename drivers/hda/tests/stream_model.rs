@@ -11,6 +11,7 @@ use hda::Controller;
 use hda::codec;
 use hda::controller::RING_REGION_BYTES;
 use hda::device::HdaDevice;
+use hda::wallclock::Period;
 use model::{FakeClock, Model, ModelDma, ModelRegs, capture_byte};
 
 type Card = HdaDevice<ModelRegs, FakeClock, ModelDma>;
@@ -303,6 +304,63 @@ fn healthy_position_buffer_spares_lpib_reads() {
     }
     let lpib_reads = model.hw().reads.get(&LPIB_OUT).copied().unwrap_or(0) - before;
     assert!(lpib_reads <= 10, "LPIB read {lpib_reads} times in 40 polls");
+}
+
+/// Runs playback with interrupts for `ms` milliseconds, 2 ms periods, and returns how each
+/// millisecond's interrupt was classified (`None`: no period interrupt).
+fn period_interrupts(model: &Model, card: &mut Card, ms: u64) -> Vec<Option<Period>> {
+    playing(model, card, 4);
+    (0..ms)
+        .map(|_| {
+            model.advance_ms(1);
+            card.handle_interrupt()
+                .unwrap()
+                .and_then(|irq| irq.periods[0])
+        })
+        .collect()
+}
+
+// §6 item 23: interrupts that come before two thirds of a period has passed on the wall
+// clock (BCIS on every 1 ms DMA step, with 2 ms periods) are reported early, to be looked
+// at again later; the real period ends are reported elapsed.
+#[test]
+fn early_period_interrupt_is_deferred() {
+    let model = Model::new();
+    let mut card = card_with(&model, true);
+    model.hw().faults.bcis_storm = true;
+    let seen = period_interrupts(&model, &mut card, 8);
+    let expected: Vec<_> = (1..=8)
+        .map(|ms| {
+            Some(if ms % 2 == 0 {
+                Period::Elapsed
+            } else {
+                Period::Early
+            })
+        })
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+// §6 item 29: WALCLK wraps (every ~179 s) 3 ms into the stream: period interrupts on both
+// sides of the wrap are classified as they would be anywhere else, healthy or early.
+#[test]
+fn wall_clock_wrap_does_not_disturb_period_checks() {
+    for storm in [false, true] {
+        let model = Model::new();
+        let mut card = card_with(&model, true);
+        let wrap_in_3_ms = (model.hw().now_us + 3000) * 24;
+        model.hw().wallclock_start = 0u32.wrapping_sub(wrap_in_3_ms as u32);
+        model.hw().faults.bcis_storm = storm;
+        let seen = period_interrupts(&model, &mut card, 8);
+        let expected: Vec<_> = (1..=8)
+            .map(|ms| match (ms % 2 == 0, storm) {
+                (true, _) => Some(Period::Elapsed),
+                (false, true) => Some(Period::Early),
+                (false, false) => None,
+            })
+            .collect();
+        assert_eq!(seen, expected, "storm {storm}");
+    }
 }
 
 // §6 item 24: start and stop wait for RUN to read back (here 0.5 ms late); a restart goes
