@@ -93,9 +93,7 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
             },
         }
     }
-}
 
-impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
     /// The controller, for interrupt handling ([`Controller::handle_interrupt`]) and
     /// unsolicited responses.
     pub fn controller(&mut self) -> &mut Controller<R, C, D::Region> {

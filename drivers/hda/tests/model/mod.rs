@@ -75,6 +75,14 @@ impl Hw {
         self.violations.push(what);
     }
 
+    /// Checks the low bits of a base address write (the register drops them, so the
+    /// written value is checked).
+    pub(crate) fn check_alignment(&mut self, what: &str, low_bits: u8) {
+        if low_bits != 0 {
+            self.violation(format!("{what} is not 128-byte aligned"));
+        }
+    }
+
     /// A guard against drivers that poll without waiting through the clock: those would
     /// hang on real hardware that never answers, so fail the test instead of hanging it.
     pub(crate) fn count_access(&mut self) {

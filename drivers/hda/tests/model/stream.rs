@@ -154,13 +154,6 @@ impl Hw {
         }
     }
 
-    /// Checks a BDPL write's low bits (the register drops them, so check the written value).
-    pub(super) fn check_alignment(&mut self, what: &str, low_bits: u8) {
-        if low_bits != 0 {
-            self.violation(format!("{what} is not 128-byte aligned"));
-        }
-    }
-
     fn reset_stream(&mut self, n: usize) {
         let b = Self::sd_base(n);
         let survive = self.faults.sd_registers_survive_reset;
