@@ -13,7 +13,7 @@ pub struct Mmio {
 
 impl Mmio {
     /// The smallest BAR an HDA controller has.
-    pub const MIN_LEN: u32 = 0x4000;
+    pub const MIN_LEN: u32 = crate::pci::MIN_BAR_LEN as u32;
 
     /// # Safety
     /// `base..base + len` must be the controller's BAR0, mapped uncached, owned by this

@@ -20,6 +20,26 @@ pub trait Clock {
     fn delay_us(&mut self, us: u32);
 }
 
+/// Polls `done` until it holds or `timeout_us` passes on `clock`; every wait of the driver
+/// goes through here or [`Clock`] directly, so none is unbounded.
+pub(crate) fn wait<R: Registers, C: Clock>(
+    regs: &mut R,
+    clock: &mut C,
+    timeout_us: u64,
+    mut done: impl FnMut(&mut R) -> bool,
+) -> bool {
+    let start = clock.now_us();
+    loop {
+        if done(regs) {
+            return true;
+        }
+        if clock.now_us().saturating_sub(start) > timeout_us {
+            return done(regs);
+        }
+        clock.delay_us(10);
+    }
+}
+
 /// A physically contiguous region of memory the controller can reach by DMA.
 pub trait DmaRegion {
     /// Its bus address (below 4 GiB when the controller lacks 64OK).
@@ -55,6 +75,7 @@ pub const CORBUBASE: u32 = 0x44;
 pub const CORBWP: u32 = 0x48;
 pub const CORBRP: u32 = 0x4a;
 pub const CORBCTL: u32 = 0x4c;
+pub const CORBSTS: u32 = 0x4d;
 pub const CORBSIZE: u32 = 0x4e;
 pub const RIRBLBASE: u32 = 0x50;
 pub const RIRBUBASE: u32 = 0x54;
@@ -63,10 +84,27 @@ pub const RINTCNT: u32 = 0x5a;
 pub const RIRBCTL: u32 = 0x5c;
 pub const RIRBSTS: u32 = 0x5d;
 pub const RIRBSIZE: u32 = 0x5e;
+/// Immediate command interface: command out, response in, status.
+pub const ICOI: u32 = 0x60;
+pub const IRII: u32 = 0x64;
+pub const ICIS: u32 = 0x68;
+pub const WALCLK: u32 = 0x30;
 pub const DPLBASE: u32 = 0x70;
 pub const DPUBASE: u32 = 0x74;
 /// DPLBASE bit 0: the DMA position buffer is on.
 pub const DPLBASE_ENABLE: u32 = 1 << 0;
+
+/// INTCTL/INTSTS: global and controller interrupt bits; bits 29:0 are per stream.
+pub const INT_GLOBAL: u32 = 1 << 31;
+pub const INT_CONTROLLER: u32 = 1 << 30;
+pub const INT_STREAMS: u32 = (1 << 30) - 1;
+/// STATESTS/WAKEEN: one bit per codec address.
+pub const CODEC_MASK: u16 = 0x7fff;
+/// CORBSTS: CORB memory error.
+pub const CORBSTS_CMEI: u8 = 1 << 0;
+/// ICIS: busy, result valid (W1C), responding codec in 7:4.
+pub const ICIS_ICB: u16 = 1 << 0;
+pub const ICIS_IRV: u16 = 1 << 1;
 
 /// GCTL bits.
 pub const GCTL_CRST: u32 = 1 << 0;

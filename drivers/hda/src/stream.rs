@@ -4,7 +4,7 @@
 //! SDnCTL is only ever written a byte at a time and status acknowledged with a byte write
 //! of the W1C bits: a 32-bit read-modify-write would clear pending status on hardware.
 
-use crate::regs::{Clock, DmaRegion, GCAP, Registers};
+use crate::regs::{Clock, DmaRegion, GCAP, Registers, wait};
 
 /// Stream descriptor register offsets from the descriptor's base.
 const SD_CTL0: u32 = 0x00;
@@ -22,6 +22,13 @@ const CTL_RUN: u8 = 1 << 1;
 const CTL_INTERRUPTS: u8 = 0b1_1100; // IOCE | FEIE | DEIE
 /// SDnSTS W1C bits: BCIS, FIFOE, DESE.
 const STS_CLEAR: u8 = 0b1_1100;
+const STS_FIFOE: u8 = 1 << 3;
+const STS_DESE: u8 = 1 << 4;
+/// How long SRST and RUN may take to read back.
+const CTL_TIMEOUT_US: u64 = 10_000;
+/// How long to look for SRST reading 1: QEMU before 7.0 never shows it (hda.md §1.8), and
+/// the reset has happened anyway, so this wait is allowed to fail.
+const SRST_SHOW_TIMEOUT_US: u64 = 1000;
 /// Bytes per buffer descriptor list entry.
 const BDL_ENTRY: usize = 16;
 /// Most BDL entries a descriptor takes.
@@ -39,6 +46,12 @@ pub enum StreamError {
     BadLayout,
     /// SRST or RUN did not read back in time.
     Timeout,
+    /// The descriptor's registers read all ones: the controller is gone.
+    DeviceGone,
+    /// FIFO underrun (playback) or overrun (capture): the stream was stopped.
+    FifoError,
+    /// The controller could not fetch a buffer descriptor: the stream was stopped.
+    DescriptorError,
 }
 
 /// The first output stream descriptor, driving a cyclic buffer split into periods.
@@ -47,10 +60,16 @@ pub struct OutputStream<B, L> {
     buffer: B,
     bdl: L,
     cyclic_bytes: u32,
+    periods: u32,
+    period_bytes: u32,
+    tag: u8,
+    format: u16,
     last_lpib: u32,
     consumed: u64,
     /// Prepared (reset) and not started since: the DMA will begin at the buffer's start.
     fresh: bool,
+    /// Started, and not stopped since.
+    running: bool,
 }
 
 /// The stream format word (SDnFMT and converter verb 2) for 16-bit PCM at `rate` with
@@ -77,19 +96,38 @@ pub fn format_word(rate: u32, channels: u8) -> Option<u16> {
     Some(u16::from(base44) << 14 | mult << 11 | div << 8 | 1 << 4 | u16::from(channels - 1))
 }
 
-fn wait<R: Registers, C: Clock>(
+/// Waits until SDnCTL byte 0 has `bits` set (`set`) or clear.
+fn wait_ctl<R: Registers, C: Clock>(
     regs: &mut R,
     clock: &mut C,
-    mut done: impl FnMut(&mut R) -> bool,
-) -> bool {
-    let start = clock.now_us();
-    while !done(regs) {
-        if clock.now_us().saturating_sub(start) > 10_000 {
-            return done(regs);
-        }
-        clock.delay_us(5);
+    base: u32,
+    bits: u8,
+    set: bool,
+    timeout_us: u64,
+) -> Result<(), StreamError> {
+    if wait(regs, clock, timeout_us, |r| {
+        (r.read8(base + SD_CTL0) & bits != 0) == set
+    }) {
+        Ok(())
+    } else if regs.read32(base + SD_CTL0) == u32::MAX {
+        Err(StreamError::DeviceGone)
+    } else {
+        Err(StreamError::Timeout)
     }
-    true
+}
+
+/// Clears RUN and the interrupt enables with a byte write, waits until RUN reads 0, then
+/// acknowledges the status bits.
+fn stop_descriptor<R: Registers, C: Clock>(
+    regs: &mut R,
+    clock: &mut C,
+    base: u32,
+) -> Result<(), StreamError> {
+    let ctl = regs.read8(base + SD_CTL0);
+    regs.write8(base + SD_CTL0, ctl & !(CTL_RUN | CTL_INTERRUPTS));
+    let stopped = wait_ctl(regs, clock, base, CTL_RUN, false, CTL_TIMEOUT_US);
+    regs.write8(base + SD_STS, STS_CLEAR);
+    stopped
 }
 
 impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
@@ -161,7 +199,7 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         clock: &mut C,
         base: u32,
         buffer: B,
-        mut bdl: L,
+        bdl: L,
         periods: u32,
         period_bytes: u32,
         tag: u8,
@@ -172,7 +210,8 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             .ok_or(StreamError::BadLayout)?;
         let fits =
             buffer.len() >= cyclic_bytes as usize && bdl.len() >= periods as usize * BDL_ENTRY;
-        let below_4g = buffer.phys() + u64::from(cyclic_bytes) <= 1 << 32 && bdl.phys() < 1 << 32;
+        let below_4g = buffer.phys().saturating_add(u64::from(cyclic_bytes)) <= 1 << 32
+            && bdl.phys() < 1 << 32;
         if !(2..=MAX_PERIODS).contains(&periods)
             || !period_bytes.is_multiple_of(128)
             || !fits
@@ -181,41 +220,79 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         {
             return Err(StreamError::BadLayout);
         }
-        // Stop, acknowledge, reset (SRST to 1 and back), as the specification orders.
-        let ctl = regs.read8(base + SD_CTL0);
-        regs.write8(base + SD_CTL0, ctl & !(CTL_RUN | CTL_INTERRUPTS));
-        regs.write8(base + SD_STS, STS_CLEAR);
-        regs.write8(base + SD_CTL0, CTL_SRST);
-        if !wait(regs, clock, |r| r.read8(base + SD_CTL0) & CTL_SRST != 0) {
-            return Err(StreamError::Timeout);
-        }
-        regs.write8(base + SD_CTL0, 0);
-        if !wait(regs, clock, |r| r.read8(base + SD_CTL0) & CTL_SRST == 0) {
-            return Err(StreamError::Timeout);
-        }
-        for i in 0..periods {
-            let mut entry = [0u8; BDL_ENTRY];
-            let address = buffer.phys() + u64::from(i * period_bytes);
-            entry[0..8].copy_from_slice(&address.to_le_bytes());
-            entry[8..12].copy_from_slice(&period_bytes.to_le_bytes());
-            entry[12..16].copy_from_slice(&1u32.to_le_bytes()); // interrupt on completion
-            bdl.write(i as usize * BDL_ENTRY, &entry);
-        }
-        regs.write8(base + SD_CTL2, tag << 4);
-        regs.write32(base + SD_CBL, cyclic_bytes);
-        regs.write16(base + SD_LVI, (periods - 1) as u16);
-        regs.write16(base + SD_FMT, format);
-        regs.write32(base + SD_BDPL, bdl.phys() as u32);
-        regs.write32(base + SD_BDPU, (bdl.phys() >> 32) as u32);
-        Ok(OutputStream {
+        let mut stream = OutputStream {
             base,
             buffer,
             bdl,
             cyclic_bytes,
+            periods,
+            period_bytes,
+            tag,
+            format,
             last_lpib: 0,
             consumed: 0,
             fresh: true,
-        })
+            running: false,
+        };
+        stream.program(regs, clock)?;
+        Ok(stream)
+    }
+
+    /// Resets the descriptor and programs it from scratch (BDL, tag, CBL, LVI, format).
+    fn program<R: Registers, C: Clock>(
+        &mut self,
+        regs: &mut R,
+        clock: &mut C,
+    ) -> Result<(), StreamError> {
+        let base = self.base;
+        // Stop, acknowledge, reset (SRST to 1 and back), as the specification orders. The
+        // reset clears every register on hardware and few on QEMU: all are written below.
+        stop_descriptor(regs, clock, base)?;
+        regs.write8(base + SD_CTL0, CTL_SRST);
+        match wait_ctl(regs, clock, base, CTL_SRST, true, SRST_SHOW_TIMEOUT_US) {
+            Err(StreamError::Timeout) => log::debug!("hda: SRST never read 1 (QEMU < 7.0)"),
+            result => result?,
+        }
+        regs.write8(base + SD_CTL0, 0);
+        wait_ctl(regs, clock, base, CTL_SRST, false, CTL_TIMEOUT_US)?;
+        for i in 0..self.periods {
+            let mut entry = [0u8; BDL_ENTRY];
+            let address = self.buffer.phys() + u64::from(i * self.period_bytes);
+            entry[0..8].copy_from_slice(&address.to_le_bytes());
+            entry[8..12].copy_from_slice(&self.period_bytes.to_le_bytes());
+            entry[12..16].copy_from_slice(&1u32.to_le_bytes()); // interrupt on completion
+            self.bdl.write(i as usize * BDL_ENTRY, &entry);
+        }
+        regs.write8(base + SD_CTL2, self.tag << 4);
+        regs.write32(base + SD_CBL, self.cyclic_bytes);
+        regs.write16(base + SD_LVI, (self.periods - 1) as u16);
+        regs.write16(base + SD_FMT, self.format);
+        regs.write32(base + SD_BDPL, self.bdl.phys() as u32);
+        regs.write32(base + SD_BDPU, (self.bdl.phys() >> 32) as u32);
+        self.fresh = true;
+        self.running = false;
+        Ok(())
+    }
+
+    /// Programs the descriptor again after a controller reset, on the same memory; the
+    /// position keeps counting from where it was (the DMA restarts at the buffer's start).
+    /// Stopped after, like [`OutputStream::prepare`].
+    pub fn reprogram<R: Registers, C: Clock>(
+        &mut self,
+        regs: &mut R,
+        clock: &mut C,
+    ) -> Result<(), StreamError> {
+        self.program(regs, clock)
+    }
+
+    /// Whether the stream was started and not stopped since.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The stream format word it was prepared with.
+    pub fn format(&self) -> u16 {
+        self.format
     }
 
     /// Sets RUN and waits until it reads back.
@@ -232,14 +309,12 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             regs.read32(self.base + SD_LPIB) % self.cyclic_bytes
         };
         self.fresh = false;
+        // Interrupts on completion and on errors (they reach the CPU only if the controller
+        // enables this descriptor in INTCTL); `stop` clears them.
         let ctl = regs.read8(self.base + SD_CTL0);
-        regs.write8(self.base + SD_CTL0, ctl | CTL_RUN);
-        let base = self.base;
-        if wait(regs, clock, |r| r.read8(base + SD_CTL0) & CTL_RUN != 0) {
-            Ok(())
-        } else {
-            Err(StreamError::Timeout)
-        }
+        regs.write8(self.base + SD_CTL0, ctl | CTL_RUN | CTL_INTERRUPTS);
+        self.running = true;
+        wait_ctl(regs, clock, self.base, CTL_RUN, true, CTL_TIMEOUT_US)
     }
 
     /// Clears RUN, waits until it reads 0, and acknowledges status.
@@ -248,16 +323,35 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         regs: &mut R,
         clock: &mut C,
     ) -> Result<(), StreamError> {
-        let ctl = regs.read8(self.base + SD_CTL0);
-        regs.write8(self.base + SD_CTL0, ctl & !CTL_RUN);
-        let base = self.base;
-        let stopped = wait(regs, clock, |r| r.read8(base + SD_CTL0) & CTL_RUN == 0);
-        regs.write8(self.base + SD_STS, STS_CLEAR);
-        if stopped {
-            Ok(())
-        } else {
-            Err(StreamError::Timeout)
+        stop_descriptor(regs, clock, self.base)?;
+        self.running = false;
+        Ok(())
+    }
+
+    /// Looks for a FIFO or descriptor error; on one, stops the stream and reports it. The
+    /// caller prepares the stream again to restart it.
+    pub fn check_errors<R: Registers, C: Clock>(
+        &mut self,
+        regs: &mut R,
+        clock: &mut C,
+    ) -> Result<(), StreamError> {
+        let sts = regs.read8(self.base + SD_STS);
+        if sts == u8::MAX {
+            return Err(StreamError::DeviceGone);
         }
+        let error = if sts & STS_DESE != 0 {
+            StreamError::DescriptorError
+        } else if sts & STS_FIFOE != 0 {
+            StreamError::FifoError
+        } else {
+            return Ok(());
+        };
+        log::warn!(
+            "hda: stream descriptor {}: {error:?}; stopped",
+            self.index()
+        );
+        stop_descriptor(regs, clock, self.base)?;
+        Err(error)
     }
 
     /// Where [`OutputStream::start`] will count from: 0 after a reset, LPIB after a stop.

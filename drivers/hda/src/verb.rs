@@ -75,6 +75,11 @@ pub enum CommandError {
     DeviceGone,
     /// The command rings are not running (controller not initialised).
     NotReady,
+    /// The answer came from another codec address than the one asked (immediate path; on
+    /// the CORB such answers are dropped and the wait goes on).
+    WrongCodec { expected: u8, got: u8 },
+    /// Responses were lost in a RIRB overrun twice in a row, even after resynchronising.
+    Overrun,
 }
 
 /// Sends verbs to codecs and returns their 32-bit responses.
