@@ -214,7 +214,11 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         self.regs.write32(RIRBLBASE, rirb as u32);
         self.regs.write32(RIRBUBASE, (rirb >> 32) as u32);
         self.regs.write16(RIRBWP, RIRBWP_RST);
-        self.regs.write16(RINTCNT, 1); // never 0: QEMU stalls for good
+        // Never 0: QEMU then stalls for good. Not 1 either: QEMU's response counter survives
+        // a controller reset, and a previous owner that left it at 1 (RINTCTL off) would
+        // stall these rings from the start. With RINTCTL set, QEMU still raises RINTFL after
+        // every verb (the CORB is empty), and polling hardware ignores the count.
+        self.regs.write16(RINTCNT, 0xff);
         self.regs.write8(RIRBSTS, RIRBSTS_RINTFL | RIRBSTS_RIRBOIS);
         self.regs.write8(RIRBCTL, RIRBCTL_DMAEN | RIRBCTL_RINTCTL);
         self.regs.write8(CORBCTL, CORBCTL_RUN);
