@@ -845,9 +845,10 @@ fn capture_without_input_backend_times_out() {
     stream.stop().expect("stop");
 }
 
-/// Item 28 [Q]: INTx is a level. With GIE|CIE on, every verb response raises the line
-/// (RINTFL) and the driver's acknowledgement lowers it again, so nothing stays pending
+/// Items 28 and 15 [Q]: INTx is a level. With GIE|CIE on, every verb response raises the
+/// line (RINTFL) and the driver's acknowledgement lowers it again, so nothing stays pending
 /// after a verb; a running stream's BCIS raises it and stopping the stream lowers it.
+/// (And the playback-only hda-output offers no capture.)
 #[test]
 fn intx_level_drops_after_every_acknowledgement() {
     let link = Machine::new(Model::Ich9)
@@ -857,6 +858,12 @@ fn intx_level_drops_after_every_acknowledgement() {
         .link();
     link.borrow_mut().intercept_irqs();
     let mut device = device(&link, QRegs::new(link.clone()));
+    // hda-output cannot record.
+    assert_eq!(
+        device.capabilities(Direction::Capture),
+        Err(Error::Unsupported)
+    );
+    assert!(device.stream(Direction::Capture).is_err());
     let mut clock = QClock::new(link.clone());
 
     // Find our line: STATESTS & WAKEEN raises CIS. q35 routes PCI INTx to GSI 16-23;

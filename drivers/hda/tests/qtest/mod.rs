@@ -134,6 +134,8 @@ impl Machine {
         command
             .args(["-machine", "q35", "-accel", "tcg", "-m", "128M"])
             .args(["-display", "none", "-nodefaults", "-no-reboot"])
+            // Without `-qtest-log none` QEMU copies every command (and all the hex of the
+            // guest RAM writes) to stderr.
             .args(["-qtest", "stdio", "-qtest-log", "none", "-bios"])
             .arg(&firmware)
             .arg("-device")
