@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 const QEMU: &str = "qemu-system-x86_64";
 /// Where we map BAR0: inside q35's PCI hole, clear of the IOAPIC, HPET and LAPIC.
@@ -332,7 +333,8 @@ impl Qemu {
         high
     }
 
-    /// Ends QEMU with SIGTERM, the orderly exit that finalizes WAV files (hda.md §3.5).
+    /// Ends QEMU with SIGTERM, the orderly exit that finalizes WAV files (hda.md §3.5);
+    /// SIGKILL if it is still there after 10 s.
     pub fn shutdown(&mut self) {
         if self.stopped {
             return;
@@ -341,6 +343,15 @@ impl Qemu {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(None) = self.child.try_wait() {
+            if Instant::now() > deadline {
+                eprintln!("qtest: QEMU ignored SIGTERM; killing it");
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let _ = self.child.wait();
     }
 
