@@ -4,9 +4,10 @@
 //! one at a time through the CORB with the answer taken from the RIRB. Every wait is bounded
 //! by the [`Clock`]. The RIRB is always drained with RINTCTL set and RINTFL acknowledged,
 //! the only configuration that keeps QEMU's model from stalling (hda.md §3.4) and harmless
-//! on hardware. When the CORB fails (it stops fetching, or reports a memory error) the
-//! controller switches to the immediate command interface for good, as Linux's last
-//! fallback does.
+//! on hardware. When the CORB stops fetching, the rings are started once more with another
+//! RINTCNT (QEMU's stale response counter, below); when it still fails (or reports a memory
+//! error) the controller switches to the immediate command interface for good, as Linux's
+//! last fallback does.
 
 use heapless::Deque;
 
@@ -29,6 +30,15 @@ const STOP_TIMEOUT_US: u64 = 10_000;
 const RIRB_OFFSET: usize = 2048;
 /// Bytes the command-ring region needs: a 1 KiB CORB and a 2 KiB RIRB.
 pub const RING_REGION_BYTES: usize = 4096;
+/// RINTCNT: a response interrupt (RINTFL) after every response, as Linux programs it, so
+/// that with interrupts on an unsolicited response (a jack event) is seen at once.
+const RINTCNT_EVERY_RESPONSE: u16 = 1;
+/// RINTCNT while the rings are restarted because the CORB stopped fetching: QEMU stops it
+/// while its response counter, which survives a controller reset, equals RINTCNT, and a
+/// previous owner that never acknowledged RINTFL left that counter at its own RINTCNT (1
+/// for Redox, hda.md §3.4). Any other value lets a verb through; QEMU raises RINTFL as the
+/// CORB runs empty, and acknowledging it brings the counter back to 0.
+const RINTCNT_UNSTICK: u16 = 0xff;
 /// RIRB `ex` word: the responding codec's address and the unsolicited flag.
 const EX_CODEC: u32 = 0xf;
 const EX_UNSOLICITED: u32 = 1 << 4;
@@ -111,7 +121,9 @@ enum RingFailure {
     Gone,
     /// CORBRP reached the verb: the codec heard it and did not answer.
     CodecSilent,
-    /// The controller did not fetch the verb, or reports a RIRB position outside the ring.
+    /// The controller did not fetch the verb.
+    NotFetched,
+    /// The controller reports a RIRB position outside the ring.
     Stuck,
     MemoryError,
     Overrun,
@@ -300,6 +312,10 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
 
     /// Sets up and starts the CORB and RIRB (after [`Controller::reset`]).
     pub fn start_command_rings(&mut self) -> Result<(), Error> {
+        self.start_rings(RINTCNT_EVERY_RESPONSE)
+    }
+
+    fn start_rings(&mut self, rintcnt: u16) -> Result<(), Error> {
         let phys = self.rings.phys();
         if self.rings.len() < RING_REGION_BYTES
             || !phys.is_multiple_of(128)
@@ -332,7 +348,8 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         self.regs.write32(RIRBLBASE, rirb as u32);
         self.regs.write32(RIRBUBASE, (rirb >> 32) as u32);
         self.regs.write16(RIRBWP, RIRBWP_RST);
-        self.regs.write16(RINTCNT, 1); // never 0: QEMU stalls for good
+        // Never 0: QEMU then stalls for good.
+        self.regs.write16(RINTCNT, rintcnt);
         self.regs.write8(RIRBSTS, RIRBSTS_RINTFL | RIRBSTS_RIRBOIS);
         self.regs.write8(CORBSTS, CORBSTS_CMEI);
         self.regs.write8(RIRBCTL, RIRBCTL_DMAEN | RIRBCTL_RINTCTL);
@@ -630,7 +647,7 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
                 return Err(match rp {
                     u16::MAX => RingFailure::Gone,
                     rp if rp & 0xff == wp => RingFailure::CodecSilent,
-                    _ => RingFailure::Stuck,
+                    _ => RingFailure::NotFetched,
                 });
             }
             self.clock.delay_us(5);
@@ -658,21 +675,40 @@ impl<R: Registers, C: Clock, D: DmaRegion> CommandTransport for Controller<R, C,
             }
             Transport::Rings => {}
         }
-        // A lost answer is asked for once more; a failing CORB hands over to the immediate
-        // interface for good.
-        for retry in [true, false] {
+        // A lost answer is asked for once more. A verb the CORB does not fetch is sent
+        // again once on rings restarted with RINTCNT_UNSTICK; once it is answered, the rings
+        // start again as usual (QEMU's counter is back to 0 then). A CORB that still fails
+        // hands over to the immediate interface for good.
+        let (mut overrun_retried, mut unsticking) = (false, false);
+        loop {
             match self.ring_command(cad, word) {
+                Ok(response) if unsticking => {
+                    if self.start_rings(RINTCNT_EVERY_RESPONSE).is_err() {
+                        self.rings_broken();
+                    }
+                    return Ok(response);
+                }
                 Ok(response) => return Ok(response),
                 Err(RingFailure::Gone) => return Err(CommandError::DeviceGone),
                 Err(RingFailure::CodecSilent) => return Err(timeout),
-                Err(RingFailure::Overrun) if retry => continue,
+                Err(RingFailure::Overrun) if !overrun_retried => {
+                    overrun_retried = true;
+                    continue;
+                }
                 Err(RingFailure::Overrun) => return Err(CommandError::Overrun),
+                Err(RingFailure::NotFetched) if !unsticking => {
+                    unsticking = true;
+                    log::warn!("hda: the CORB did not fetch a verb; restarting the rings");
+                    if self.start_rings(RINTCNT_UNSTICK).is_ok() {
+                        continue;
+                    }
+                    self.rings_broken();
+                }
                 Err(RingFailure::MemoryError) => self.corb_memory_error(),
-                Err(RingFailure::Stuck) => self.rings_broken(),
+                Err(RingFailure::NotFetched | RingFailure::Stuck) => self.rings_broken(),
             }
             return immediate::command(&mut self.regs, &mut self.clock, word, COMMAND_TIMEOUT_US);
         }
-        Err(CommandError::Overrun)
     }
 }
 

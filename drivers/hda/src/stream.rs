@@ -376,9 +376,11 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
     /// Bytes the hardware has fetched since `prepare`, given its current position in the
     /// cyclic buffer (from the DMA position buffer, or LPIB), counting wraps. Call at least
     /// once per buffer length to see every wrap. Positions past the buffer (a device that
-    /// returns garbage) are ignored.
+    /// returns garbage) are ignored, and so is any position before the first start after
+    /// `prepare`: the DMA has not moved, but QEMU keeps LPIB, and the position buffer its
+    /// slot, across a descriptor reset.
     pub fn advance(&mut self, position: u32) -> u64 {
-        if position < self.cyclic_bytes {
+        if !self.fresh && position < self.cyclic_bytes {
             let delta = (position + self.cyclic_bytes - self.last_lpib) % self.cyclic_bytes;
             self.consumed += u64::from(delta);
             self.last_lpib = position;
