@@ -5,11 +5,11 @@
 
 mod model;
 
-use hda::Controller;
 use hda::codec;
 use hda::controller::{Error, RING_REGION_BYTES, Transport};
 use hda::pci::{self, Bar0, BarError};
 use hda::verb::{CommandError, CommandTransport, PARAM_VENDOR_ID, Verb};
+use hda::{Controller, Registers};
 use model::{FakeClock, Model, ModelConfigSpace, ModelRegion, ModelRegs};
 
 type ModelController = Controller<ModelRegs, FakeClock, ModelRegion>;
@@ -305,6 +305,43 @@ fn six_hundred_verbs_pass_the_qemu_rintcnt_trap() {
         assert_eq!(vendor(&mut c, 0), Ok(VENDOR), "verb {i}");
     }
     assert_eq!(c.transport(), Transport::Rings);
+}
+
+// §6 item 8 (QEMU's RINTCNT trap): a previous owner that left RINTCNT=1 with RINTCTL off
+// stops QEMU's CORB once its response count reaches 1, and that count survives a controller
+// reset. The driver restarts its rings with another RINTCNT to get the verb through, then
+// goes back to RINTCNT=1 (one response interrupt per response, for real hardware): at run
+// time, and when its own re-initialisation finds the count still there. The rings carry on;
+// the immediate interface is not needed.
+#[test]
+fn rings_restart_after_a_previous_owner_left_the_qemu_rintcnt_trap_shut() {
+    let model = Model::new();
+    model.hw().faults.qemu_rintcnt_trap = true;
+    let mut c = ready(&model);
+    let mut previous_owner = model.regs();
+    let mut shut = |c: &mut ModelController| {
+        previous_owner.write16(0x5a, 1); // RINTCNT
+        previous_owner.write8(0x5c, 0x02); // RIRBCTL: DMA on, RINTCTL off
+        assert_eq!(
+            vendor(c, 0),
+            Ok(VENDOR),
+            "the one response still let through"
+        );
+    };
+    shut(&mut c);
+    assert_eq!(vendor(&mut c, 0), Ok(VENDOR));
+    assert_eq!(c.transport(), Transport::Rings, "unstuck at run time");
+    assert_eq!(model.hw().register(0x5a) & 0xff, 1, "RINTCNT back to 1");
+    shut(&mut c);
+    assert_eq!(c.init(), Ok(1));
+    assert_eq!(c.transport(), Transport::Rings, "unstuck after a reset");
+    for i in 0..300 {
+        assert_eq!(vendor(&mut c, 0), Ok(VENDOR), "verb {i}");
+    }
+    assert_eq!(c.transport(), Transport::Rings);
+    assert_eq!(model.hw().register(0x5a) & 0xff, 1, "RINTCNT back to 1");
+    drop(c);
+    model.assert_clean();
 }
 
 // §6 item 9: a RIRB overrun loses the answer → detected (RIRBOIS), the rings resynchronised,

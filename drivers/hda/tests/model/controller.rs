@@ -481,7 +481,11 @@ impl Hw {
             0 if !self.faults.qemu_rintcnt_trap => 256,
             n => u32::from(n),
         };
-        if self.rirb_count >= threshold {
+        // QEMU also raises RINTFL whenever the CORB has run empty, whatever the count: a
+        // driver that acknowledges it after each verb brings the count back to 0 each time.
+        let corb_empty =
+            self.faults.qemu_rintcnt_trap && self.corb_rp == u16::from(self.bytes[CORBWP]);
+        if self.rirb_count >= threshold || corb_empty {
             if self.bytes[RIRBCTL] & 1 != 0 {
                 self.bytes[RIRBSTS] |= 1;
             }

@@ -34,8 +34,9 @@ pub struct Faults {
     pub statests_on_reset_entry: bool,
     /// Every response carries the wrong codec address (the real one with bit 0 flipped).
     pub wrong_codec_address: bool,
-    /// QEMU's RINTCNT behaviour: the CORB stops after RINTCNT responses until RINTFL is
-    /// acknowledged, and RINTCNT=0 stops it for good (hda.md §3.4).
+    /// QEMU's RINTCNT behaviour: the CORB stops while the response count equals RINTCNT,
+    /// until RINTFL is acknowledged, and RINTCNT=0 stops it for good; RINTFL is also raised
+    /// whenever the CORB runs empty; the count survives a controller reset (hda.md §3.4).
     pub qemu_rintcnt_trap: bool,
     /// ICIS.ICB never clears (immediate commands never complete).
     pub icb_stuck: bool,
