@@ -35,6 +35,7 @@ const RIRBWP: u64 = 0x58;
 const RINTCNT: u64 = 0x5a;
 const RIRBCTL: u64 = 0x5c;
 const RIRBSIZE: u64 = 0x5e;
+const ICIS: u64 = 0x68;
 const INTCTL: u64 = 0x20;
 const INTSTS: u64 = 0x24;
 const WAKEEN: u64 = 0x0c;
@@ -478,6 +479,72 @@ fn command_rings_recover_from_a_forced_stall() {
     assert_eq!(controller.init(), Ok(1));
     rings_at_rintcnt_1(&mut controller, "re-initialised after the fallback");
     assert_eq!(vendor(&mut controller), Ok(0x1af4_0012));
+}
+
+/// Item 11 [Q]: the immediate command interface on both controllers, chosen at run time.
+/// The CORB and RIRB are stopped first; hda-duplex enumerates to its §3.1 graph through
+/// ICOI/IRII/ICIS and 300 more verbs follow, each answered by the right codec with IRV
+/// acknowledged (W1C) after it, nothing through the CORB. A verb to an absent codec times
+/// out; QEMU then leaves ICB set for good, so the next verb is an error too, not a hang,
+/// and `init` brings the controller back on its rings.
+#[test]
+fn immediate_commands_enumerate_and_time_out() {
+    parallel(2, &Model::BOTH, |&model| {
+        let link = Machine::new(model)
+            .none_audio("a")
+            .codec("hda-duplex", "a", "")
+            .start()
+            .link();
+        let (mut controller, _, _) = up(&link, QRegs::new(link.clone()));
+        controller.use_immediate_commands();
+        assert_eq!(controller.transport(), Transport::Immediate);
+        assert_eq!(reg8(&link, CORBCTL) & 0x02, 0, "{model:?}: CORB stopped");
+        assert_eq!(reg8(&link, RIRBCTL) & 0x02, 0, "{model:?}: RIRB stopped");
+        let corbwp = reg16(&link, CORBWP);
+
+        let codec = codec::enumerate(&mut controller, 0).expect("enumeration");
+        assert_eq!(codec, qemu_graph(Kind::Duplex, true, 0), "{model:?}");
+        for i in 0..300 {
+            assert_eq!(
+                controller.parameter(0, 0, PARAM_VENDOR_ID),
+                Ok(0x1af4_0022),
+                "{model:?}: verb {i}"
+            );
+        }
+        assert_eq!(
+            reg16(&link, CORBWP),
+            corbwp,
+            "{model:?}: nothing through the CORB"
+        );
+        assert_eq!(
+            reg16(&link, ICIS) & 0x3,
+            0,
+            "{model:?}: IRV acknowledged, ICB clear"
+        );
+
+        assert!(
+            matches!(
+                controller.parameter(7, 0, PARAM_VENDOR_ID),
+                Err(CommandError::Timeout { cad: 7, .. })
+            ),
+            "{model:?}: a verb to an absent codec times out"
+        );
+        assert_eq!(
+            reg16(&link, ICIS) & 0x1,
+            0x1,
+            "{model:?}: QEMU leaves ICB set"
+        );
+        assert!(
+            matches!(
+                controller.parameter(0, 0, PARAM_VENDOR_ID),
+                Err(CommandError::Timeout { cad: 0, .. })
+            ),
+            "{model:?}: a busy interface is an error"
+        );
+        assert_eq!(controller.init(), Ok(1), "{model:?}");
+        assert_eq!(controller.transport(), Transport::Rings, "{model:?}");
+        assert_eq!(controller.parameter(0, 0, PARAM_VENDOR_ID), Ok(0x1af4_0022));
+    });
 }
 
 /// A signal with no zero sample, so any shift, gap or stale replay shows.
