@@ -175,19 +175,17 @@ mod image {
             gcap >> 12,
             (gcap >> 8) & 0xf
         );
-        let codecs = controller.reset().map_err(|e| {
-            log::error!("HDA controller {bdf}: {e}");
-            EXIT_CONTROLLER
-        })?;
-        if codecs == 0 {
-            log::error!(
-                "no codec: the HDA controller reports no codec on its link (QEMU: add -device hda-output)"
-            );
-            return Err(EXIT_NO_CODEC);
-        }
-        controller.start_command_rings().map_err(|e| {
-            log::error!("HDA controller {bdf}: {e}");
-            EXIT_CONTROLLER
+        let codecs = controller.init().map_err(|e| match e {
+            hda::Error::NoCodec => {
+                log::error!(
+                    "no codec: no codec on the HDA controller's link answers (QEMU: add -device hda-output)"
+                );
+                EXIT_NO_CODEC
+            }
+            e => {
+                log::error!("HDA controller {bdf}: {e}");
+                EXIT_CONTROLLER
+            }
         })?;
         let mut chosen = None;
         for cad in (0..15u8).filter(|cad| codecs & (1 << cad) != 0) {

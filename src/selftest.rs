@@ -7,7 +7,6 @@
 use audio_hal::tone::Sine;
 use boot::dma;
 use hda::stream::{OutputStream, format_word};
-use hda::verb::CommandTransport;
 use hda::{DmaRegion, codec};
 
 use crate::image::Card;
@@ -75,11 +74,9 @@ fn play(
     mut next_sample: impl FnMut() -> i16,
 ) -> Result<(), &'static str> {
     let format = format_word(RATE, CHANNELS).ok_or("unsupported format")?;
-    for (nid, verb) in codec::activation(&card.codec, &card.route, TAG, format) {
-        card.controller
-            .command(card.codec.cad, nid, verb)
-            .map_err(|_| "the codec did not take the route's verbs")?;
-    }
+    let verbs = codec::activation(&card.codec, &card.route, TAG, format);
+    codec::apply(&mut card.controller, card.codec.cad, &verbs)
+        .map_err(|_| "the codec did not take the route's verbs")?;
     // Positions come from the DMA position buffer: polling a register would cost an exit to
     // the hypervisor every time.
     let positions = dma::alloc(4096, 4096).ok_or("out of DMA memory")?;
@@ -150,11 +147,9 @@ fn record(card: &mut Card, frames: u64) -> Result<(), &'static str> {
         .clone()
         .ok_or("the codec has no capture path")?;
     let format = format_word(RATE, CHANNELS).ok_or("unsupported format")?;
-    for (nid, verb) in codec::capture_activation(&card.codec, &route, 2, format) {
-        card.controller
-            .command(card.codec.cad, nid, verb)
-            .map_err(|_| "the codec did not take the capture route's verbs")?;
-    }
+    let verbs = codec::capture_activation(&card.codec, &route, 2, format);
+    codec::apply(&mut card.controller, card.codec.cad, &verbs)
+        .map_err(|_| "the codec did not take the capture route's verbs")?;
     let positions = dma::alloc(4096, 4096).ok_or("out of DMA memory")?;
     let position_buffer = card.controller.enable_position_buffer(&positions);
     let buffer = dma::alloc((PERIODS * PERIOD_BYTES) as usize, 4096).ok_or("out of DMA memory")?;

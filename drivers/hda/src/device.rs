@@ -16,7 +16,7 @@ use crate::Controller;
 use crate::codec::{self, CaptureRoute, Codec, Route};
 use crate::regs::{Clock, DmaRegion, Registers, WALCLK};
 use crate::stream::{OutputStream, StreamError, format_word};
-use crate::verb::{CommandError, CommandTransport};
+use crate::verb::CommandError;
 use crate::wallclock::{Period, PeriodClock};
 
 /// Stream tags: one per direction, distinct on the link.
@@ -189,12 +189,7 @@ impl<R: Registers, C: Clock, D: DmaAlloc> Ports<R, C, D> {
                 codec::capture_activation(&self.codec, route, CAPTURE_TAG, format)
             }
         };
-        for (nid, verb) in verbs {
-            self.controller
-                .command(self.codec.cad, nid, verb)
-                .map_err(command_error)?;
-        }
-        Ok(())
+        codec::apply(&mut self.controller, self.codec.cad, &verbs).map_err(command_error)
     }
 
     /// Sets the selected direction's route and descriptor up again after a controller
