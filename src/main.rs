@@ -50,15 +50,15 @@ mod image {
         // Every console line costs exits to the hypervisor: the default level says what was
         // found in a few lines; `audiovm.log=debug` has every PCI function and codec widget.
         log::info!(
-            "audiovm {} booted via {:?}, memory: {} KiB usable in {} regions, command line: {:?}",
+            "audiovm {} booted via {:?}, memory: {} KiB usable in {} regions",
             env!("CARGO_PKG_VERSION"),
             info.path,
             info.ram_bytes() / 1024,
             info.regions().len(),
-            info.cmdline()
         );
         log::debug!(
-            "TSC {} kHz ({:?}); hypervisor: {}",
+            "command line: {:?}; TSC {} kHz ({:?}); hypervisor: {}",
+            info.cmdline(),
             boot::console::tsc_khz(),
             boot::console::tsc_source(),
             cpu::hypervisor_signature()
@@ -93,10 +93,7 @@ mod image {
                     Err(code) => exit(ExitCode::Failure(code)),
                 }
             }
-            None if xen.is_some() => {
-                log::info!("no HDA controller (PCI configuration space: {access})");
-                None
-            }
+            None if xen.is_some() => None,
             None => {
                 log::error!(
                     "no HDA controller (PCI configuration space: {access}): attach an Intel HDA device (QEMU: -device intel-hda)"
@@ -104,7 +101,31 @@ mod image {
                 exit(ExitCode::Failure(EXIT_NO_HDA));
             }
         };
-        log::info!("ready");
+        // What was found goes on the "ready" line: each line before it is boot time (an exit
+        // per byte under a hypervisor).
+        match &card {
+            Some(card) => {
+                let (cad, pin, converter) =
+                    (card.codec.cad, card.route.pin(), card.route.converter());
+                match &card.capture {
+                    Some(c) => log::info!(
+                        "ready: {}, config space: {}, interrupts: {}; playback path: codec {cad} pin {pin:#04x} from converter {converter:#04x}; capture path: codec {cad} pin {:#04x} to converter {:#04x}",
+                        Named(card.pci),
+                        card.access,
+                        card.interrupts,
+                        c.pin(),
+                        c.converter()
+                    ),
+                    None => log::info!(
+                        "ready: {}, config space: {}, interrupts: {}; playback path: codec {cad} pin {pin:#04x} from converter {converter:#04x}; capture path: none (the codec cannot record)",
+                        Named(card.pci),
+                        card.access,
+                        card.interrupts,
+                    ),
+                }
+            }
+            None => log::info!("ready: no sound card (PCI configuration space: {access})"),
+        }
         if let Some(test) = info.option("audiovm.selftest") {
             let Some(mut card) = card else {
                 log::error!("selftest {test}: no sound card");
@@ -150,6 +171,24 @@ mod image {
         pub route: codec::Route,
         /// The chosen codec's capture route, if it can record.
         pub capture: Option<codec::CaptureRoute>,
+        /// Where the controller is, how its configuration space and interrupt are reached.
+        pub pci: pci::Function,
+        pub access: pci::Access,
+        pub interrupts: boot::irq::Mode,
+    }
+
+    /// "HDA controller 00:01.0 (8086:293e)", for messages.
+    struct Named(pci::Function);
+
+    impl core::fmt::Display for Named {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let Named(hda) = self;
+            write!(
+                f,
+                "HDA controller {} ({:04x}:{:04x})",
+                hda.bdf, hda.vendor, hda.device
+            )
+        }
     }
 
     /// Brings the controller up, sets up its interrupt, enumerates every codec and chooses
@@ -161,13 +200,9 @@ mod image {
         xen: bool,
     ) -> Result<Card, u8> {
         let bdf = hda.bdf;
-        let id = (hda.vendor, hda.device);
+        let name = Named(hda);
         let regs = boot::hda::registers(bdf).map_err(|e| {
-            log::error!(
-                "HDA controller {bdf} ({:04x}:{:04x}): unusable BAR0: {e:?}",
-                id.0,
-                id.1
-            );
+            log::error!("{name}: unusable BAR0: {e:?}");
             EXIT_CONTROLLER
         })?;
         // The Xen loop polls the card from its 1 ms tick and does not depend on an
@@ -177,11 +212,7 @@ mod image {
         } else {
             boot::irq::setup(bdf, acpi)
         };
-        log::info!(
-            "HDA controller {bdf} ({:04x}:{:04x}); PCI configuration space: {access}; interrupts: {interrupts}",
-            id.0,
-            id.1
-        );
+        log::debug!("{name}: interrupts: {interrupts}");
         let rings = dma::alloc(hda::controller::RING_REGION_BYTES, 4096).ok_or(EXIT_CONTROLLER)?;
         let mut controller = Controller::new(regs, TscClock, rings);
         let gcap = controller.gcap();
@@ -191,17 +222,17 @@ mod image {
             (gcap >> 8) & 0xf
         );
         let codecs = controller.reset().map_err(|e| {
-            log::error!("HDA controller {bdf}: {e}");
+            log::error!("{name}: {e}");
             EXIT_CONTROLLER
         })?;
         if codecs == 0 {
             log::error!(
-                "no codec: the HDA controller reports no codec on its link (QEMU: add -device hda-output)"
+                "{name}: no codec: the controller reports no codec on its link (QEMU: add -device hda-output)"
             );
             return Err(EXIT_NO_CODEC);
         }
         controller.start_command_rings().map_err(|e| {
-            log::error!("HDA controller {bdf}: {e}");
+            log::error!("{name}: {e}");
             EXIT_CONTROLLER
         })?;
         let mut chosen = None;
@@ -242,26 +273,18 @@ mod image {
             }
         }
         let Some((codec, route)) = chosen else {
-            log::error!("no codec can play: no output pin reaches a converter");
+            log::error!("{name}: no codec can play: no output pin reaches a converter");
             return Err(EXIT_NO_PLAYBACK);
         };
         let capture = codec::capture_path(&codec);
-        let (cad, pin, converter) = (codec.cad, route.pin(), route.converter());
-        match &capture {
-            Some(c) => log::info!(
-                "playback path: codec {cad} pin {pin:#04x} from converter {converter:#04x}; capture path: codec {cad} pin {:#04x} to converter {:#04x}",
-                c.pin(),
-                c.converter()
-            ),
-            None => log::info!(
-                "playback path: codec {cad} pin {pin:#04x} from converter {converter:#04x}; capture path: none (the codec cannot record)"
-            ),
-        }
         Ok(Card {
             controller,
             codec,
             route,
             capture,
+            pci: hda,
+            access,
+            interrupts,
         })
     }
 

@@ -56,7 +56,7 @@ pub enum Mode {
 impl core::fmt::Display for Mode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
-            Mode::Msi => write!(f, "MSI, vector {DEVICE_VECTOR:#x}"),
+            Mode::Msi => write!(f, "MSI"),
             Mode::IoApic {
                 pin,
                 irq,
@@ -65,7 +65,7 @@ impl core::fmt::Display for Mode {
                 active_low,
             } => write!(
                 f,
-                "INTx (INT{}, IRQ {irq}) through the I/O APIC, GSI {gsi} {} {}, vector {DEVICE_VECTOR:#x}",
+                "INTx (INT{}, IRQ {irq}) through the I/O APIC, GSI {gsi} {} {}",
                 char::from(b'A' + pin.saturating_sub(1)),
                 if level { "level" } else { "edge" },
                 if active_low {

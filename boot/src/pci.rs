@@ -42,9 +42,9 @@ impl core::fmt::Display for Access {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Access::Ecam { base, last_bus } => {
-                write!(f, "ECAM at {base:#x} (ACPI MCFG, buses 0-{last_bus})")
+                write!(f, "ECAM at {base:#x} (MCFG, buses 0-{last_bus})")
             }
-            Access::PortIo => f.write_str("port I/O 0xcf8 (no ACPI MCFG)"),
+            Access::PortIo => f.write_str("port I/O (no MCFG)"),
         }
     }
 }

@@ -27,11 +27,11 @@ fn every_entry_boots_and_reports_no_controller() {
     {
         for (artifact, path, machine) in ENTRIES {
             let boot = Qemu::new(machine, artifact)
-                .append("audiovm.test=entry")
+                .append("audiovm.test=entry audiovm.log=debug")
                 .boot();
             boot.assert_logged(&format!("booted via {path}"));
             boot.assert_logged("command line: \"");
-            boot.assert_logged("audiovm.test=entry");
+            boot.assert_logged("audiovm.test=entry audiovm.log=debug");
             boot.assert_logged("no HDA controller");
             assert_eq!(
                 boot.outcome,
