@@ -68,21 +68,52 @@ fn rsdp_at(paddr: u64) -> Option<(u64, u64)> {
 }
 
 /// Searches the places a BIOS may put the RSDP, on 16-byte boundaries: the EBDA's first
-/// KiB, then 0xE0000-0xFFFFF from the F segment down (where SeaBIOS and hvmloader put it).
-/// One aligned 8-byte compare per place: on the boot path, and slow where every memory
-/// access is emulated.
+/// KiB, then 0xE0000-0xFFFFF (SeaBIOS and hvmloader put it in the F segment).
 fn find_rsdp() -> Option<(u64, u64)> {
-    const SIGNATURE: u64 = u64::from_le_bytes(*b"RSD PTR ");
     let ebda = u64::from(read_u16(0x40e)) << 4;
     let ebda = (0x80000..0xa0000)
         .contains(&ebda)
-        .then_some(ebda..ebda + 1024);
+        .then_some((ebda, ebda + 1024));
     ebda.into_iter()
-        .chain([0xf0000..0x100000, 0xe0000..0xf0000])
-        .flat_map(|range| range.step_by(16))
-        // SAFETY: aligned reads in the EBDA and BIOS areas, identity-mapped, no side effects.
-        .filter(|&paddr| unsafe { (paddr as *const u64).read_volatile() } == SIGNATURE)
-        .find_map(rsdp_at)
+        .chain([(0xf0000, 0x100000), (0xe0000, 0xf0000)])
+        .find_map(|(start, end)| {
+            let mut at = start;
+            while let Some(found) = find_signature(at, end) {
+                if found.is_multiple_of(16)
+                    && let Some(root) = rsdp_at(found)
+                {
+                    return Some(root);
+                }
+                at = found + 8;
+            }
+            None
+        })
+}
+
+/// The first 8-byte-aligned "RSD PTR " in `start..end` (`start` 8-byte aligned), with one
+/// `repne scasq`: the search is on the boot path, and where a hypervisor emulates guest
+/// instructions one string instruction costs far less than a loop of compares.
+fn find_signature(start: u64, end: u64) -> Option<u64> {
+    const SIGNATURE: u64 = u64::from_le_bytes(*b"RSD PTR ");
+    if start >= end {
+        return None;
+    }
+    let mut next = start;
+    let found: u8;
+    // SAFETY: reads the qwords of `start..end`, inside the identity-mapped BIOS areas
+    // (callers pass only those); the direction flag is clear, as the ABI requires.
+    unsafe {
+        core::arch::asm!(
+            "repne scasq",
+            "sete {found}",
+            found = out(reg_byte) found,
+            inout("rdi") next,
+            inout("rcx") (end - start) / 8 => _,
+            in("rax") SIGNATURE,
+            options(readonly, nostack)
+        );
+    }
+    (found != 0).then(|| next - 8)
 }
 
 /// A checked table at `paddr`: its length, if its signature is `signature`.
@@ -114,6 +145,7 @@ fn find(root: (u64, u64), signature: &[u8; 4]) -> Option<(u64, u64)> {
 /// Reads MCFG and MADT; `None` without an RSDP.
 pub fn read(info: &BootInfo) -> Option<Acpi> {
     let root = info.rsdp.and_then(rsdp_at).or_else(find_rsdp)?;
+    log::debug!("ACPI: RSDT {:#x}, XSDT {:#x}", root.0, root.1);
     let mut acpi = Acpi::default();
     if let Some((mcfg, len)) = find(root, b"MCFG") {
         // Allocation entries from offset 44: base u64, segment u16, start bus, end bus, 4 reserved.
