@@ -1,12 +1,10 @@
 //! The image's tone self-test, recorded by QEMU's wav audiodev and checked like a listener
 //! would: the right frequency and level, no gaps, no clicks, and bit-exact samples.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use audio_hal::tone::Sine;
-use e2e::qemu::{Artifact, Boot, Outcome, Qemu};
+use e2e::qemu::{Artifact, Boot, Outcome, Qemu, run_cases};
 use e2e::wav::{Wav, analyse_tone};
 
 /// One recording: what was played through what.
@@ -91,55 +89,6 @@ fn card_interrupts(boot: &Boot) -> u32 {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no interrupt count in the log:\n{}", boot.serial))
-}
-
-/// Runs `cases` on a few threads (QEMU under TCG takes a core each); panics listing every
-/// case that failed, with its panic message.
-fn run_cases(cases: &[Case], check: impl Fn(Case) + Sync) {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-    let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::new());
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while let Some(&case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let began = Instant::now();
-                    let result =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case)));
-                    eprintln!(
-                        "{case:?}: {:?} in {:.1} s",
-                        result.is_ok(),
-                        began.elapsed().as_secs_f64()
-                    );
-                    if let Err(panic) = result {
-                        let message = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("{case:?}:\n{message}"));
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap();
-    eprintln!(
-        "{} cases on {threads} threads in {:.1} s",
-        cases.len(),
-        start.elapsed().as_secs_f64()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
 }
 
 /// Each entry with the machines it is tested on. QEMU switches PVH loading off on
