@@ -47,8 +47,9 @@ mod image {
             // debug port (xl dmesg) carries the log; audiovm.console=serial keeps COM1.
             boot::console::serial_off();
         }
-        // Every console line costs exits to the hypervisor: the default level says what was
-        // found in a few lines; `audiovm.log=debug` has every PCI function and codec widget.
+        // Every console line costs exits to the hypervisor: at the default level the boot
+        // path prints this line and the "ready" line; `audiovm.log=debug` adds the command
+        // line, TSC source, every PCI function and every codec widget.
         log::info!(
             "audiovm {} booted via {:?}, memory: {} KiB usable in {} regions",
             env!("CARGO_PKG_VERSION"),
