@@ -93,121 +93,97 @@ fn exists<X: Xenstore>(xs: &mut X, path: &str) -> bool {
     )
 }
 
+/// One stream as the frontend published it: read from xenstore, not yet mapped or bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    device: u32,
+    stream: u32,
+    kind: Kind,
+    hints: Hints,
+    ring_ref: u32,
+    request_channel: u32,
+    evt_ref: u32,
+    evt_channel: u32,
+}
+
+/// Reads every stream the frontend at `frontend_path` published. Only xenstore: the caller
+/// may keep the card fed between these round trips.
+pub fn published<X: Xenstore>(
+    xs: &mut X,
+    frontend_id: DomId,
+    frontend_path: &str,
+) -> Result<Vec<Published>, ConnectError> {
+    let mut streams = Vec::new();
+    for device in 0..MAX_DEVICES {
+        if !exists(xs, &format!("{frontend_path}/{device}")) {
+            break;
+        }
+        for stream in 0..MAX_STREAMS {
+            let dir = format!("{frontend_path}/{device}/{stream}");
+            if !exists(xs, &dir) {
+                break;
+            }
+            let kind = read_kind(xs, &format!("{dir}/{XENSND_FIELD_TYPE}"))?;
+            let hints = Hints::read(xs, frontend_path, device, stream);
+            log::info!(
+                "vsnd {frontend_id} {device}/{stream}: {kind:?}, guest offers formats {:#x}, rates {:#x}, {}-{} channels, {} byte buffers",
+                hints.formats.0,
+                hints.rates,
+                hints.channels_min,
+                hints.channels_max,
+                hints.buffer_bytes
+            );
+            if !hints.compressed().is_empty() {
+                log::warn!(
+                    "vsnd {frontend_id} {device}/{stream}: compressed formats {:#x} will be refused",
+                    hints.compressed().0
+                );
+            }
+            streams.push(Published {
+                device,
+                stream,
+                kind,
+                hints,
+                ring_ref: read_u32(xs, &format!("{dir}/{XENSND_FIELD_RING_REF}"))?,
+                request_channel: read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_CHNL}"))?,
+                evt_ref: read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_RING_REF}"))?,
+                evt_channel: read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_EVT_CHNL}"))?,
+            });
+        }
+    }
+    if streams.is_empty() {
+        return Err(ConnectError::NoStreams);
+    }
+    Ok(streams)
+}
+
 impl<P: SharedMem> Connection<P> {
-    /// Maps and binds every stream the frontend at `frontend_path` (domain `frontend_id`)
-    /// published. On error nothing stays mapped or bound.
-    pub fn connect<X, G, E>(
-        xs: &mut X,
+    /// Maps and binds every stream the frontend (domain `frontend_id`) published. On error
+    /// nothing stays mapped or bound.
+    pub fn attach<G, E>(
         grants: &mut G,
         evtchn: &mut E,
         frontend_id: DomId,
-        frontend_path: &str,
+        published: &[Published],
         event_ids: EventIds,
     ) -> Result<Connection<P>, ConnectError>
     where
-        X: Xenstore,
         G: GrantTable<Page = P>,
         E: EventChannels,
     {
         let mut connection = Connection {
             streams: Vec::new(),
         };
-        let result =
-            connection.connect_streams(xs, grants, evtchn, frontend_id, frontend_path, event_ids);
-        match result {
-            Ok(()) if connection.streams.is_empty() => Err(ConnectError::NoStreams),
-            Ok(()) => Ok(connection),
-            Err(e) => {
-                connection.disconnect(grants, evtchn);
-                Err(e)
+        for stream in published {
+            match attach_stream(grants, evtchn, frontend_id, stream, event_ids) {
+                Ok(channel) => connection.streams.push(channel),
+                Err(e) => {
+                    connection.disconnect(grants, evtchn);
+                    return Err(e);
+                }
             }
         }
-    }
-
-    fn connect_streams<X, G, E>(
-        &mut self,
-        xs: &mut X,
-        grants: &mut G,
-        evtchn: &mut E,
-        frontend_id: DomId,
-        frontend_path: &str,
-        event_ids: EventIds,
-    ) -> Result<(), ConnectError>
-    where
-        X: Xenstore,
-        G: GrantTable<Page = P>,
-        E: EventChannels,
-    {
-        for device in 0..MAX_DEVICES {
-            if !exists(xs, &format!("{frontend_path}/{device}")) {
-                break;
-            }
-            for stream in 0..MAX_STREAMS {
-                let dir = format!("{frontend_path}/{device}/{stream}");
-                if !exists(xs, &dir) {
-                    break;
-                }
-                let kind = read_kind(xs, &format!("{dir}/{XENSND_FIELD_TYPE}"))?;
-                let hints = Hints::read(xs, frontend_path, device, stream);
-                log::info!(
-                    "vsnd {frontend_id} {device}/{stream}: {kind:?}, guest offers formats {:#x}, rates {:#x}, {}-{} channels, {} byte buffers",
-                    hints.formats.0,
-                    hints.rates,
-                    hints.channels_min,
-                    hints.channels_max,
-                    hints.buffer_bytes
-                );
-                if !hints.compressed().is_empty() {
-                    log::warn!(
-                        "vsnd {frontend_id} {device}/{stream}: compressed formats {:#x} will be refused",
-                        hints.compressed().0
-                    );
-                }
-                let ring_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_RING_REF}"))?;
-                let request_channel = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_CHNL}"))?;
-                let evt_ref = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_RING_REF}"))?;
-                let evt_channel = read_u32(xs, &format!("{dir}/{XENSND_FIELD_EVT_EVT_CHNL}"))?;
-                let ring_page = grants
-                    .map(frontend_id, ring_ref, Access::ReadWrite)
-                    .map_err(ConnectError::Grant)?;
-                let event_page = match grants.map(frontend_id, evt_ref, Access::ReadWrite) {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = grants.unmap(ring_page);
-                        return Err(ConnectError::Grant(e));
-                    }
-                };
-                let ports = evtchn
-                    .bind_interdomain(frontend_id, request_channel)
-                    .and_then(
-                        |request| match evtchn.bind_interdomain(frontend_id, evt_channel) {
-                            Ok(event) => Ok((request, event)),
-                            Err(e) => {
-                                let _ = evtchn.close(request);
-                                Err(e)
-                            }
-                        },
-                    );
-                let (request_port, event_port) = match ports {
-                    Ok(ports) => ports,
-                    Err(e) => {
-                        let _ = grants.unmap(ring_page);
-                        let _ = grants.unmap(event_page);
-                        return Err(ConnectError::Evtchn(e));
-                    }
-                };
-                self.streams.push(StreamChannel {
-                    name: format!("{device}/{stream}"),
-                    ring: SndifBackRing::attach(ring_page),
-                    events: EventPage::attach(event_page),
-                    request_port,
-                    event_port,
-                    state: StreamState::new(kind, event_ids),
-                    hints,
-                });
-            }
-        }
-        Ok(())
+        Ok(connection)
     }
 
     /// Closes the ports and unmaps the pages, as on CLOSE of the whole device: the guest
@@ -228,4 +204,57 @@ impl<P: SharedMem> Connection<P> {
             }
         }
     }
+}
+
+/// Maps one stream's pages and binds its channels; undoes what it did on error.
+fn attach_stream<P, G, E>(
+    grants: &mut G,
+    evtchn: &mut E,
+    frontend_id: DomId,
+    stream: &Published,
+    event_ids: EventIds,
+) -> Result<StreamChannel<P>, ConnectError>
+where
+    P: SharedMem,
+    G: GrantTable<Page = P>,
+    E: EventChannels,
+{
+    let ring_page = grants
+        .map(frontend_id, stream.ring_ref, Access::ReadWrite)
+        .map_err(ConnectError::Grant)?;
+    let event_page = match grants.map(frontend_id, stream.evt_ref, Access::ReadWrite) {
+        Ok(page) => page,
+        Err(e) => {
+            let _ = grants.unmap(ring_page);
+            return Err(ConnectError::Grant(e));
+        }
+    };
+    let ports = evtchn
+        .bind_interdomain(frontend_id, stream.request_channel)
+        .and_then(
+            |request| match evtchn.bind_interdomain(frontend_id, stream.evt_channel) {
+                Ok(event) => Ok((request, event)),
+                Err(e) => {
+                    let _ = evtchn.close(request);
+                    Err(e)
+                }
+            },
+        );
+    let (request_port, event_port) = match ports {
+        Ok(ports) => ports,
+        Err(e) => {
+            let _ = grants.unmap(ring_page);
+            let _ = grants.unmap(event_page);
+            return Err(ConnectError::Evtchn(e));
+        }
+    };
+    Ok(StreamChannel {
+        name: format!("{}/{}", stream.device, stream.stream),
+        ring: SndifBackRing::attach(ring_page),
+        events: EventPage::attach(event_page),
+        request_port,
+        event_port,
+        state: StreamState::new(stream.kind, event_ids),
+        hints: stream.hints,
+    })
 }

@@ -74,10 +74,8 @@ pub struct Mixer {
     /// Device frames written since prepare.
     written: u64,
     running: bool,
-    /// The card's progress between our last two ticks, and the largest seen lately (decaying):
-    /// the lead must cover the time until the next tick, which is not always 1 ms.
+    /// The card's position at the last tick.
     last_position: Option<u64>,
-    tick_frames: u64,
     /// Device frames up to which the buffer behind the DMA position has been silenced.
     cleared: u64,
     /// Frames skipped because we were late, and when that was last reported.
@@ -116,7 +114,6 @@ impl Mixer {
             written: 0,
             running: false,
             last_position: None,
-            tick_frames: 0,
             cleared: 0,
             skipped: 0,
             warned_at: None,
@@ -144,16 +141,10 @@ impl Mixer {
     /// What to do now so that at least `lead` frames are ahead of `position`: how many
     /// frames the card already played that we never wrote (the domain was late: guests'
     /// audio for that time must be dropped, or their positions would fall behind real time
-    /// and their applications time out), and how many to mix. The lead grows to the largest
-    /// recent tick when ticks come further apart than `lead` (a busy or nested host), and
-    /// shrinks back slowly.
+    /// and their applications time out), and how many to mix. The caller's `lead` covers the
+    /// time until the next tick ([`crate::pacing`]); at most half the buffer is used.
     pub fn due(&mut self, position: u64, lead: u64) -> Due {
-        if let Some(last) = self.last_position {
-            let progress = position.saturating_sub(last);
-            self.tick_frames = progress.max(self.tick_frames - self.tick_frames / 256);
-        }
         self.last_position = Some(position);
-        let lead = lead.max(self.tick_frames);
         let mut missed = 0;
         if self.written < position {
             missed = (position - self.written).min(self.buffer_frames) as usize;

@@ -1,25 +1,30 @@
 //! Running the connected guests: answering their requests and keeping the card fed.
 //!
-//! The backend is single-threaded and driven from outside: [`Backend::service`] after an
-//! event-channel notification (or on every wake-up: it only looks at rings with work), and
-//! [`Backend::tick`] on every timer tick. A tick reads the card's positions, mixes every
-//! running playback stream a little ahead of the DAC, hands new recorded frames to every
-//! running capture stream, answers requests that were waiting for data or room, and sends
-//! position events.
+//! The backend is single-threaded and driven from outside:
+//! [`crate::xenbus::Backend::service`] after an event-channel notification (or on every
+//! wake-up: it only looks at rings with work), and [`crate::xenbus::Backend::tick`] on every
+//! timer tick. A tick reads the card's positions, mixes every running playback stream a
+//! little ahead of the DAC, hands new recorded frames to every running capture stream,
+//! answers requests that were waiting for data or room, and sends position events.
+
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use xen_ring::evtchn::EventChannels;
 use xen_ring::grant::{DomId, GrantTable};
 use xen_ring::sndif::{Request, Response};
-use xen_ring::xs::Xenstore;
 
 use audio_hal::{AudioDevice, Direction, PcmStream};
 
-use crate::connection::StreamChannel;
+use crate::connection::{Connection, StreamChannel};
+use crate::mixer::{Mixer, Recorder};
+use crate::pacing::Pacing;
+use crate::policy::Config;
 use crate::stream::{Ctx, DeviceFormat};
-use crate::xenbus::Backend;
 
 /// Requests taken from one ring per call: a flooding guest cannot keep us in its ring.
 const BATCH: u32 = 32;
+/// The tick period the backend is meant to be driven at.
+pub(crate) const TICK_US: u64 = 1000;
 
 fn format_of(params: audio_hal::PcmParams) -> DeviceFormat {
     DeviceFormat {
@@ -28,7 +33,27 @@ fn format_of(params: audio_hal::PcmParams) -> DeviceFormat {
     }
 }
 
-impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G, E, D> {
+/// Everything that serves audio once guests are connected: the card and its two sides, the
+/// connected streams, the policy. The xenbus side ([`crate::xenbus::Backend`]) owns it and
+/// adds and removes connections; it never touches xenstore.
+pub(crate) struct Engine<G: GrantTable, E, D> {
+    pub grants: G,
+    pub evtchn: E,
+    pub device: D,
+    pub config: Config,
+    /// The card's playback and capture sides (None: the card cannot do that direction).
+    pub mixer: Option<Mixer>,
+    pub recorder: Option<Recorder>,
+    /// The transport of every connected device.
+    pub connections: BTreeMap<(DomId, u32), Connection<G::Page>>,
+    /// Connected devices that broke the protocol, to be closed by the xenbus side.
+    pub failed: BTreeSet<(DomId, u32)>,
+    /// How far ahead of the card to mix, learned from when we run.
+    pub pacing: Pacing,
+    pub last_tick_us: Option<u64>,
+}
+
+impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
     fn ctx(&mut self, domid: DomId, now_us: u64) -> Ctx<'_, G> {
         Ctx {
             grants: &mut self.grants,
@@ -109,6 +134,8 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
 
     /// One timer tick at `now_us`: mixing, capture, held requests, position events.
     pub fn tick(&mut self, now_us: u64) {
+        self.pacing.observe(now_us);
+        self.last_tick_us = Some(now_us);
         self.play();
         self.record(now_us);
         let keys: alloc::vec::Vec<_> = self.connections.keys().copied().collect();
@@ -191,7 +218,8 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         if !any && !mixer.running() {
             return;
         }
-        let due = mixer.due(position, u64::from(self.config.lead_frames));
+        let lead = lead_frames(&self.pacing, mixer.params().rate).max(self.config.lead_frames);
+        let due = mixer.due(position, u64::from(lead));
         log::trace!("mix: position {position}, {due:?}");
         if due.missed > 0 {
             // Drop what the guests would have played while we did not run: their positions
@@ -263,6 +291,14 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
             }
         }
     }
+}
+
+/// The lead [`Pacing`] asks for, in frames at `rate` (rounded up).
+fn lead_frames(pacing: &Pacing, rate: u32) -> u32 {
+    let us = pacing.lead_us(TICK_US);
+    (us * u64::from(rate))
+        .div_ceil(1_000_000)
+        .min(u64::from(u32::MAX)) as u32
 }
 
 /// Queues one response. An error means the guest moved our private indices, impossible

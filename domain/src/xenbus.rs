@@ -24,9 +24,12 @@ use xen_ring::xs::{NO_TRANSACTION, Xenstore, XsError};
 
 use audio_hal::{AudioDevice, Direction};
 
-use crate::connection::Connection;
+use crate::connection::{self, Connection};
 use crate::mixer::{Mixer, Recorder, choose_params};
+use crate::paced::Paced;
+use crate::pacing::Pacing;
 use crate::policy::Config;
+use crate::serve::Engine;
 
 /// The token of our one watch on `backend/vsnd` (it also covers frontend state watches,
 /// which carry their own token).
@@ -55,25 +58,19 @@ pub struct Device {
 /// The vsnd backend: every guest's devices, and the sound card they share.
 pub struct Backend<X, G: GrantTable, E, D: AudioDevice> {
     xs: X,
-    pub(crate) grants: G,
-    pub(crate) evtchn: E,
-    pub(crate) device: D,
-    pub(crate) config: Config,
+    /// The card and every connected stream.
+    pub(crate) engine: Engine<G, E, D>,
     /// The configuration we were started with; xenstore overrides apply on top of it.
     base_config: Config,
     policy_root: String,
-    /// The card's playback and capture sides (None: the card cannot do that direction).
-    pub(crate) mixer: Option<Mixer>,
-    pub(crate) recorder: Option<Recorder>,
     root: String,
     devices: BTreeMap<(DomId, u32), Device>,
-    /// The transport of every connected device.
-    pub(crate) connections: BTreeMap<(DomId, u32), Connection<G::Page>>,
     /// Devices refused at probe, left alone until their directory goes away (re-probing
     /// would rewrite their state, fire our own watch, and spin).
     refused: BTreeSet<(DomId, u32)>,
-    /// Connected devices that broke the protocol, to be closed at the next poll.
-    pub(crate) failed: BTreeSet<(DomId, u32)>,
+    /// The monotonic clock (µs) that lets xenstore work tick the card between round trips;
+    /// without one, only the caller ticks.
+    clock: Option<fn() -> u64>,
 }
 
 fn read_string<X: Xenstore>(xs: &mut X, path: &str) -> Result<String, XsError> {
@@ -130,49 +127,103 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         let config = crate::policy::read_overrides(&mut xs, &policy_root, &config);
         Ok(Backend {
             xs,
-            grants,
-            evtchn,
-            device,
-            base_config: config.clone(),
-            config,
+            engine: Engine {
+                grants,
+                evtchn,
+                device,
+                config: config.clone(),
+                mixer,
+                recorder,
+                connections: BTreeMap::new(),
+                failed: BTreeSet::new(),
+                pacing: Pacing::default(),
+                last_tick_us: None,
+            },
+            base_config: config,
             policy_root,
-            mixer,
-            recorder,
             root,
             devices: BTreeMap::new(),
-            connections: BTreeMap::new(),
             refused: BTreeSet::new(),
-            failed: BTreeSet::new(),
+            clock: None,
         })
+    }
+
+    /// Gives the backend the clock `tick` is called with. Xenstore round trips go to another
+    /// domain and can take milliseconds each on a busy host; with a clock, the handshake
+    /// work in [`Backend::poll`] ticks the card between them whenever a tick is due, so
+    /// guests coming and going never starve the ones playing.
+    pub fn set_clock(&mut self, clock: fn() -> u64) {
+        self.clock = Some(clock);
+    }
+
+    /// Xenstore, ticking the card between round trips when a clock is set.
+    fn xs(&mut self) -> Paced<'_, X, G, E, D> {
+        Paced {
+            xs: &mut self.xs,
+            engine: &mut self.engine,
+            clock: self.clock,
+        }
+    }
+
+    fn read_string(&mut self, path: &str) -> Result<String, XsError> {
+        read_string(&mut self.xs(), path)
+    }
+
+    fn read_state(&mut self, path: &str) -> Option<XenbusState> {
+        read_state(&mut self.xs(), path)
+    }
+
+    fn numbered_children(&mut self, path: &str) -> Vec<u32> {
+        numbered_children(&mut self.xs(), path)
+    }
+
+    /// Answers what every connected guest has queued; call on event-channel notifications.
+    pub fn service(&mut self, now_us: u64) {
+        self.engine.service(now_us);
+    }
+
+    /// One timer tick at `now_us` (every millisecond): mixing, capture, held requests,
+    /// position events.
+    pub fn tick(&mut self, now_us: u64) {
+        self.engine.tick(now_us);
+    }
+
+    /// Frames written to the card ahead of what it has played: the latency the backend adds
+    /// on top of the guest's own buffer (`None` before the card plays).
+    pub fn playback_lead(&mut self) -> Option<u64> {
+        self.engine.playback_lead()
     }
 
     /// The card.
     pub fn device(&mut self) -> &mut D {
-        &mut self.device
+        &mut self.engine.device
     }
 
     /// The connected transport of a device, if it is connected.
     pub fn connection(&self, frontend_id: DomId, devid: u32) -> Option<&Connection<G::Page>> {
-        self.connections.get(&(frontend_id, devid))
+        self.engine.connections.get(&(frontend_id, devid))
     }
 
     fn disconnect(&mut self, key: (DomId, u32)) {
-        if let Some(mut connection) = self.connections.remove(&key) {
-            connection.disconnect(&mut self.grants, &mut self.evtchn);
+        let engine = &mut self.engine;
+        if let Some(mut connection) = engine.connections.remove(&key) {
+            connection.disconnect(&mut engine.grants, &mut engine.evtchn);
         }
     }
 
     /// The policy in force.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.engine.config
     }
 
     /// Re-reads the administrator's policy and applies it to every open stream.
     fn reload_policy(&mut self) {
-        self.config =
-            crate::policy::read_overrides(&mut self.xs, &self.policy_root, &self.base_config);
-        for (key, connection) in self.connections.iter_mut() {
-            let policy = self.config.guest(key.0);
+        let (root, base) = (self.policy_root.clone(), self.base_config.clone());
+        let config = crate::policy::read_overrides(&mut self.xs(), &root, &base);
+        let engine = &mut self.engine;
+        engine.config = config;
+        for (key, connection) in engine.connections.iter_mut() {
+            let policy = engine.config.guest(key.0);
             for stream in &mut connection.streams {
                 stream.state.policy_changed(&policy);
             }
@@ -199,8 +250,8 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         if policy {
             self.reload_policy();
         }
-        for key in core::mem::take(&mut self.failed) {
-            if self.connections.contains_key(&key) {
+        for key in core::mem::take(&mut self.engine.failed) {
+            if self.engine.connections.contains_key(&key) {
                 self.disconnect(key);
                 self.set_state(key, XenbusState::Closing);
             }
@@ -213,11 +264,12 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     /// Brings every device under `backend/vsnd` up to date.
     fn scan(&mut self) {
         let mut present = Vec::new();
-        for frontend in numbered_children(&mut self.xs, &self.root) {
+        let root = self.root.clone();
+        for frontend in self.numbered_children(&root) {
             let Ok(frontend_id) = DomId::try_from(frontend) else {
                 continue;
             };
-            for devid in numbered_children(&mut self.xs, &format!("{}/{frontend}", self.root)) {
+            for devid in self.numbered_children(&format!("{root}/{frontend}")) {
                 present.push((frontend_id, devid));
                 if self.refused.contains(&(frontend_id, devid)) {
                     continue;
@@ -247,15 +299,15 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     fn probe(&mut self, frontend_id: DomId, devid: u32) {
         let backend_path = format!("{}/{frontend_id}/{devid}", self.root);
         let expected = format!("/local/domain/{frontend_id}/device/vsnd/{devid}");
-        let frontend = read_string(&mut self.xs, &format!("{backend_path}/frontend"));
-        let id = read_string(&mut self.xs, &format!("{backend_path}/frontend-id"));
+        let frontend = self.read_string(&format!("{backend_path}/frontend"));
+        let id = self.read_string(&format!("{backend_path}/frontend-id"));
         if frontend.as_deref() != Ok(expected.as_str())
             || id.as_deref() != Ok(frontend_id.to_string().as_str())
         {
             log::warn!(
                 "vsnd {frontend_id}/{devid}: frontend {frontend:?} / frontend-id {id:?} do not name this device; refused"
             );
-            let _ = self.xs.write(
+            let _ = self.xs().write(
                 NO_TRANSACTION,
                 &format!("{backend_path}/state"),
                 XenbusState::Closed.as_str().as_bytes(),
@@ -263,7 +315,10 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
             self.refused.insert((frontend_id, devid));
             return;
         }
-        if let Err(e) = self.xs.watch(&format!("{expected}/state"), FRONTEND_TOKEN) {
+        if let Err(e) = self
+            .xs()
+            .watch(&format!("{expected}/state"), FRONTEND_TOKEN)
+        {
             log::warn!("vsnd {frontend_id}/{devid}: cannot watch the frontend state: {e}");
             return;
         }
@@ -279,14 +334,17 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     }
 
     fn set_state(&mut self, key: (DomId, u32), state: XenbusState) {
-        let Some(device) = self.devices.get_mut(&key) else {
+        let Some(device) = self.devices.get(&key) else {
             return;
         };
         let path = format!("{}/state", device.backend_path);
-        match self
-            .xs
-            .write(NO_TRANSACTION, &path, state.as_str().as_bytes())
-        {
+        let written = self
+            .xs()
+            .write(NO_TRANSACTION, &path, state.as_str().as_bytes());
+        let Some(device) = self.devices.get_mut(&key) else {
+            return;
+        };
+        match written {
             Ok(()) => {
                 log::info!(
                     "vsnd {}/{}: {} -> {}",
@@ -311,10 +369,13 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         let Some(device) = self.devices.get(&key).cloned() else {
             return;
         };
-        let online = read_string(&mut self.xs, &format!("{}/online", device.backend_path)).ok();
-        let toolstack_state = read_state(&mut self.xs, &device.backend_path);
-        let frontend =
-            read_state(&mut self.xs, &device.frontend_path).unwrap_or(XenbusState::Unknown);
+        let online = self
+            .read_string(&format!("{}/online", device.backend_path))
+            .ok();
+        let toolstack_state = self.read_state(&device.backend_path);
+        let frontend = self
+            .read_state(&device.frontend_path)
+            .unwrap_or(XenbusState::Unknown);
         // libxl removes a device by writing online = 0 and forcing our state to Closing.
         let forced_closing =
             toolstack_state == Some(XenbusState::Closing) && device.state != XenbusState::Closing;
@@ -336,9 +397,9 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
             ) {
                 // No `xl devd` in a driver domain: the backend removes its own directory.
                 let _ = self
-                    .xs
+                    .xs()
                     .unwatch(&format!("{}/state", device.frontend_path), FRONTEND_TOKEN);
-                if let Err(e) = self.xs.remove(NO_TRANSACTION, &device.backend_path) {
+                if let Err(e) = self.xs().remove(NO_TRANSACTION, &device.backend_path) {
                     log::warn!(
                         "vsnd {frontend_id}/{devid}: cannot remove {}: {e}",
                         device.backend_path
@@ -352,20 +413,26 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
             (XenbusState::Initialising, _) => self.set_state(key, XenbusState::InitWait),
             // The frontend published its rings: map them, bind the channels, connect.
             (XenbusState::InitWait, XenbusState::Initialised) => {
-                match Connection::connect(
-                    &mut self.xs,
-                    &mut self.grants,
-                    &mut self.evtchn,
-                    frontend_id,
-                    &device.frontend_path,
-                    self.config.guest(frontend_id).event_ids,
-                ) {
+                let event_ids = self.engine.config.guest(frontend_id).event_ids;
+                let connected =
+                    connection::published(&mut self.xs(), frontend_id, &device.frontend_path)
+                        .and_then(|streams| {
+                            let engine = &mut self.engine;
+                            Connection::attach(
+                                &mut engine.grants,
+                                &mut engine.evtchn,
+                                frontend_id,
+                                &streams,
+                                event_ids,
+                            )
+                        });
+                match connected {
                     Ok(connection) => {
                         log::info!(
                             "vsnd {frontend_id}/{devid}: {} streams connected",
                             connection.streams.len()
                         );
-                        self.connections.insert(key, connection);
+                        self.engine.connections.insert(key, connection);
                         self.set_state(key, XenbusState::Connected);
                     }
                     Err(e) => {

@@ -1,7 +1,7 @@
 #!/bin/sh
-# The Linux guest's /init in the Xen machine of `cargo xtask xen`. It loads xen-snd-front,
-# waits for the card audiovm serves, runs the steps in audiovm.e2e= (joined with +), prints
-# `GUEST-DONE ok|failed` and powers off. Steps:
+# The Linux guest's /init in the Xen machine of `cargo xtask xen`. It loads xen-snd-front
+# (or the drivers in audiovm.drivers=), waits for its sound card, runs the steps in
+# audiovm.e2e= (joined with +), prints `GUEST-DONE ok|failed` and powers off. Steps:
 #   sync            tell dom0 the card is up (data/ready) and wait for its go (data/go)
 #   play:NAME       aplay /root/NAME.wav
 #   loop:NAME       aplay /root/NAME.wav again and again (until the domain is destroyed)
@@ -16,8 +16,14 @@ mount -t tmpfs tmpfs /tmp
 
 up() { cut -d' ' -f1 /proc/uptime; }
 STEPS=
+# The sound drivers to load (comma-separated): xen-snd-front in a guest of audiovm,
+# snd-hda-intel in the Linux driver domain audiovm is compared with.
+DRIVERS=snd-xen-front
 for word in $(cat /proc/cmdline); do
-    case $word in audiovm.e2e=*) STEPS=${word#audiovm.e2e=} ;; esac
+    case $word in
+        audiovm.e2e=*) STEPS=${word#audiovm.e2e=} ;;
+        audiovm.drivers=*) DRIVERS=${word#audiovm.drivers=} ;;
+    esac
 done
 # Started by hand (`xl create -c`): play the tone, then give a shell.
 INTERACTIVE=
@@ -26,7 +32,9 @@ echo "GUEST-START steps=$STEPS uptime=$(up)"
 OK=ok
 step() { echo "GUEST-STEP $1 $2 at $(up)"; [ "$2" = ok ] || OK=failed; }
 
-modprobe snd-xen-front || step modprobe failed
+for driver in $(echo "$DRIVERS" | tr ',' ' '); do
+    modprobe $driver || step "modprobe $driver" failed
+done
 i=0
 while [ $i -lt 120 ] && ! [ -e /dev/snd/pcmC0D0p ]; do
     sleep 0.5
@@ -35,6 +43,11 @@ done
 if [ -e /dev/snd/pcmC0D0p ]; then
     step card ok
     cat /proc/asound/cards /proc/asound/pcm
+    # A card with a mixer (snd-hda-intel) starts muted: every control to 0 dB, unmuted.
+    amixer scontrols 2>/dev/null | sed "s/^Simple mixer control '\(.*\)',.*/\1/" |
+        while read -r control; do
+            amixer -q sset "$control" 0dB unmute 2>/dev/null || amixer -q sset "$control" unmute 2>/dev/null
+        done
 else
     step card failed
     dmesg | grep -iE 'snd|xen' | tail -20
@@ -46,7 +59,14 @@ for s in $(echo "$STEPS" | tr '+' ' '); do
     [ $OK = ok ] || break
     case $s in
         sync)
+            # Blocks on a watch rather than polling, so that dom0's go (the moment the
+            # start-to-first-sample delay is measured from) starts the next step at once.
+            # The watch fires once when set and once when go is written; it is set before
+            # ready is, so the write cannot slip in between.
+            xenstore-watch -n 2 data/go >/dev/null 2>&1 &
+            watcher=$!
             xenstore-write data/ready 1
+            wait $watcher
             while [ "$(xenstore-read data/go 2>/dev/null)" != 1 ]; do sleep 0.1; done
             step sync ok ;;
         play:*)

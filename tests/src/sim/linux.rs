@@ -28,6 +28,7 @@ use xen_ring::sndif::{PcmFormat, Request, RequestOp, Response, TriggerType};
 use xen_ring::xs::{Perm, Xenstore};
 
 use super::card::SimCard;
+use super::clock;
 use super::evtchn::{Endpoint, EvtchnHost};
 use super::frontend::{self, FrontDevice, KeyEdit};
 use super::grant::{DomainGrants, GrantHost};
@@ -152,6 +153,7 @@ impl World {
 
     pub fn with_card(config: Config, card: SimCard) -> World {
         crate::log::init();
+        clock::reset();
         let xs = XenstoreHost::new();
         let mut dom0 = xs.connect(0);
         // As libxl creates a domain's directory: dom0's, readable by the domain.
@@ -258,6 +260,25 @@ impl World {
         self.guests.len() - 1
     }
 
+    /// Makes every xenstore request of the backend take `us` microseconds, during which the
+    /// card plays on, as on a host where dom0's xenstored is slow to answer.
+    pub fn slow_xenstore(&mut self, us: u64) {
+        let card = self.card.clone();
+        let frames = us * self.frames_per_tick / TICK_US;
+        self.xs.on_round_trip(Rc::new(move |domid| {
+            if domid == BACKEND {
+                clock::set_us(clock::now_us() + us);
+                card.advance(frames);
+            }
+        }));
+    }
+
+    /// Gives the backend the host's clock, so that it can tick during xenstore work.
+    pub fn give_backend_the_clock(&mut self) {
+        clock::set_us(self.now_us);
+        self.backend.set_clock(clock::now_us);
+    }
+
     pub fn backend_state(&self, device: &VsndDevice) -> Option<String> {
         self.xs.peek(&format!("{}/state", device.backend_path()))
     }
@@ -275,7 +296,9 @@ impl World {
 
     /// A tick without the applications acting (used while one waits for a response).
     fn advance(&mut self) {
-        self.now_us += TICK_US;
+        // Slow xenstore round trips may have moved the clock (and the card) meanwhile.
+        self.now_us = self.now_us.max(clock::now_us()) + TICK_US;
+        clock::set_us(self.now_us);
         self.card.advance(self.frames_per_tick);
         self.backend.poll();
         self.backend.tick(self.now_us);

@@ -6,10 +6,11 @@
 //! - [`evtchn`]: event channels between domains;
 //! - [`toolstack`]: vsnd devices created and removed as libxl does;
 //! - [`frontend`]: the Linux xen-snd-front connect step;
-//! - [`card`]: a sound card that records what it plays;
+//! - [`card`]: a sound card that records what it plays; [`clock`]: the host's time;
 //! - [`linux`]: guests running xen-snd-front under ALSA, in a world that ticks.
 
 pub mod card;
+pub mod clock;
 pub mod evtchn;
 pub mod frontend;
 pub mod grant;

@@ -199,10 +199,15 @@ impl Store {
     }
 }
 
+/// Called with the requesting domain before each request is answered: a test can make
+/// round trips take time (a busy dom0, nested virtualisation).
+pub type RoundTrip = Rc<dyn Fn(DomId)>;
+
 /// A simulated host's xenstore, shared by its domains.
 #[derive(Clone)]
 pub struct XenstoreHost {
     store: Rc<RefCell<Store>>,
+    round_trip: Rc<RefCell<Option<RoundTrip>>>,
 }
 
 impl Default for XenstoreHost {
@@ -215,6 +220,7 @@ impl XenstoreHost {
     pub fn new() -> XenstoreHost {
         XenstoreHost {
             store: Rc::new(RefCell::new(Store::new())),
+            round_trip: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -223,7 +229,13 @@ impl XenstoreHost {
         Connection {
             domid,
             store: self.store.clone(),
+            round_trip: self.round_trip.clone(),
         }
+    }
+
+    /// Runs `hook` on every request from now on (see [`RoundTrip`]).
+    pub fn on_round_trip(&self, hook: RoundTrip) {
+        *self.round_trip.borrow_mut() = Some(hook);
     }
 
     /// Reads a node regardless of permissions (for assertions).
@@ -252,6 +264,16 @@ impl XenstoreHost {
 pub struct Connection {
     domid: DomId,
     store: Rc<RefCell<Store>>,
+    round_trip: Rc<RefCell<Option<RoundTrip>>>,
+}
+
+impl Connection {
+    fn round_trip(&self) {
+        let hook = self.round_trip.borrow().clone();
+        if let Some(hook) = hook {
+            hook(self.domid);
+        }
+    }
 }
 
 impl Xenstore for Connection {
@@ -260,6 +282,7 @@ impl Xenstore for Connection {
     }
 
     fn read(&mut self, tx: TxId, path: &str, buf: &mut [u8]) -> Result<usize, XsError> {
+        self.round_trip();
         let mut store = self.store.borrow_mut();
         store.touch(tx, path);
         let tree = store.tree_mut(self.domid, tx)?;
@@ -278,6 +301,7 @@ impl Xenstore for Connection {
     }
 
     fn write(&mut self, tx: TxId, path: &str, value: &[u8]) -> Result<(), XsError> {
+        self.round_trip();
         if !valid_path(path) || value.len() > 4096 {
             return Err(XsError::Invalid);
         }
@@ -300,6 +324,7 @@ impl Xenstore for Connection {
         path: &str,
         child: &mut dyn FnMut(&str),
     ) -> Result<(), XsError> {
+        self.round_trip();
         let mut store = self.store.borrow_mut();
         store.touch(tx, path);
         let tree = store.tree_mut(self.domid, tx)?;
@@ -328,6 +353,7 @@ impl Xenstore for Connection {
     }
 
     fn remove(&mut self, tx: TxId, path: &str) -> Result<(), XsError> {
+        self.round_trip();
         let mut store = self.store.borrow_mut();
         store.generation += 1;
         store.touch(tx, path);
@@ -356,6 +382,7 @@ impl Xenstore for Connection {
     }
 
     fn set_perms(&mut self, tx: TxId, path: &str, perms: &[Perm]) -> Result<(), XsError> {
+        self.round_trip();
         if perms.is_empty() {
             return Err(XsError::Invalid);
         }
@@ -379,6 +406,7 @@ impl Xenstore for Connection {
     }
 
     fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        self.round_trip();
         if !valid_path(path) {
             return Err(XsError::Invalid);
         }
@@ -396,6 +424,7 @@ impl Xenstore for Connection {
     }
 
     fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        self.round_trip();
         let mut store = self.store.borrow_mut();
         let before = store.watches.len();
         let domid = self.domid;
@@ -422,6 +451,7 @@ impl Xenstore for Connection {
     }
 
     fn transaction_start(&mut self) -> Result<TxId, XsError> {
+        self.round_trip();
         let mut store = self.store.borrow_mut();
         let id = store.next_tx;
         store.next_tx += 1;
@@ -436,6 +466,7 @@ impl Xenstore for Connection {
     }
 
     fn transaction_end(&mut self, tx: TxId, commit: bool) -> Result<(), XsError> {
+        self.round_trip();
         let mut store = self.store.borrow_mut();
         let t = match store.transactions.remove(&tx) {
             Some(t) if t.domid == self.domid => t,

@@ -1,6 +1,7 @@
-//! The two initramfs images: dom0's (the Xen toolstack, qemu-xen, audiovm, the guest's kernel
-//! and initramfs, the example configs) and the Linux guest's (xen-snd-front, aplay/arecord,
-//! the test signals).
+//! The initramfs images: dom0's (the Xen toolstack, qemu-xen, audiovm, the guests' kernel and
+//! initramfs, the example configs), the Linux guest's (xen-snd-front, aplay/arecord, the test
+//! signals), and the same guest as a Linux audio driver domain (snd-hda-intel instead of
+//! xen-snd-front), which the `linux-audio` scenario measures audiovm against.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ const DOM0_MODULES: &[&str] = &[
     "xen-pciback",
 ];
 const GUEST_MODULES: &[&str] = &["snd-xen-front"];
+/// What a Linux driver domain needs for QEMU's HDA card (the generic codec parser drives
+/// hda-duplex).
+const LINUX_AUDIO_MODULES: &[&str] = &["snd-hda-intel", "snd-hda-codec-generic"];
 /// The toolstack programs in `/usr/lib/xen-4.17/bin`.
 const XEN_TOOLS: &[&str] = &[
     "xl",
@@ -65,9 +69,11 @@ pub fn build(out: &Path, packages: &Packages, image: &Artifacts) -> Result<Built
     std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let started = std::time::Instant::now();
     let guest = out.join("guest.cpio.gz");
-    guest_tree(packages)?.write_gz(&guest)?;
+    guest_tree(packages, GUEST_MODULES)?.write_gz(&guest)?;
+    let linux_audio = out.join("linux-audio.cpio.gz");
+    guest_tree(packages, LINUX_AUDIO_MODULES)?.write_gz(&linux_audio)?;
     let dom0 = out.join("dom0.cpio.gz");
-    dom0_tree(packages, image, &guest)?.write_gz(&dom0)?;
+    dom0_tree(packages, image, &guest, &linux_audio)?.write_gz(&dom0)?;
     println!(
         "xen: initramfs images built in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -78,7 +84,12 @@ pub fn build(out: &Path, packages: &Packages, image: &Artifacts) -> Result<Built
     })
 }
 
-fn dom0_tree(packages: &Packages, image: &Artifacts, guest: &Path) -> Result<Tree, String> {
+fn dom0_tree(
+    packages: &Packages,
+    image: &Artifacts,
+    guest: &Path,
+    linux_audio: &Path,
+) -> Result<Tree, String> {
     let root = &packages.root;
     let repo = shell::root();
     let mut tree = base(packages, DOM0_MODULES)?;
@@ -116,23 +127,35 @@ fn dom0_tree(packages: &Packages, image: &Artifacts, guest: &Path) -> Result<Tre
     tree.file("/root/audiovm.elf", &image.elf)?;
     tree.file("/root/vmlinuz", &packages.vmlinuz())?;
     tree.file("/root/guest.cpio.gz", guest)?;
+    tree.file("/root/linux-audio.cpio.gz", linux_audio)?;
     for cfg in ["audiovm.cfg", "guest.cfg"] {
         tree.file(&format!("/etc/xen/{cfg}"), &repo.join("examples").join(cfg))?;
     }
+    tree.file(
+        "/etc/xen/linux-audio.cfg",
+        &repo.join("tests/xen/linux-audio.cfg"),
+    )?;
     script(&mut tree, "/init", &repo.join("tests/xen/dom0-init.sh"))?;
     Ok(tree)
 }
 
-fn guest_tree(packages: &Packages) -> Result<Tree, String> {
+/// A Linux guest with the sound driver `modules` (the first is the one its init loads).
+fn guest_tree(packages: &Packages, modules: &[&str]) -> Result<Tree, String> {
     let root = &packages.root;
-    let mut tree = base(packages, GUEST_MODULES)?;
+    let mut tree = base(packages, modules)?;
     tree.file("/usr/bin/aplay", &root.join("usr/bin/aplay"))?;
     tree.symlink("/usr/bin/arecord", "aplay");
+    // A fresh snd-hda-intel card starts muted; xen-snd-front has no mixer.
+    tree.file("/usr/bin/amixer", &root.join("usr/bin/amixer"))?;
     tree.tree("/usr/share/alsa", &root.join("usr/share/alsa"))?;
     libraries(
         &mut tree,
         root,
-        &[root.join("usr/bin/aplay"), root.join("usr/bin/xenstore")],
+        &[
+            root.join("usr/bin/aplay"),
+            root.join("usr/bin/amixer"),
+            root.join("usr/bin/xenstore"),
+        ],
     )?;
     for (name, wav) in signals::all() {
         tree.bytes(&format!("/root/{name}.wav"), wav, 0o644);

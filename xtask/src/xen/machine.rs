@@ -5,7 +5,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::shell;
@@ -45,9 +47,21 @@ pub struct Run {
     pub lines: Vec<Line>,
     pub timed_out: bool,
     pub elapsed: Duration,
+    /// When the recording grew: (seconds since QEMU started, file length), for timing sounds
+    /// against serial lines.
+    pub wav_growth: Vec<(f64, u64)>,
 }
 
 impl Run {
+    /// When byte `offset` of the recording reached the file, in seconds since QEMU started
+    /// (late by at most QEMU's write buffering, a few KiB: ~20 ms of audio).
+    pub fn wav_written_at(&self, offset: u64) -> Option<f64> {
+        self.wav_growth
+            .iter()
+            .find(|(_, len)| *len > offset)
+            .map(|(at, _)| *at)
+    }
+
     /// The first line containing `text`, from line `from` on.
     pub fn find(&self, from: usize, text: &str) -> Option<(usize, &Line)> {
         self.lines
@@ -169,6 +183,7 @@ impl Boot<'_> {
             });
         }
         drop(send);
+        let watcher = watch_growth(self.wav.clone(), start);
         let mut lines = Vec::new();
         let mut deadline = start + self.timeout;
         let mut timed_out = false;
@@ -207,10 +222,13 @@ impl Boot<'_> {
         let status = child.wait().map_err(|e| format!("wait for qemu: {e}"))?;
         let elapsed = start.elapsed();
         let _ = writeln!(log, "[{:8.2}] QEMU exited: {status}", elapsed.as_secs_f64());
+        watcher.0.store(true, Ordering::Relaxed);
+        let wav_growth = watcher.1.join().unwrap_or_default();
         Ok(Run {
             lines,
             timed_out,
             elapsed,
+            wav_growth,
         })
     }
 }
@@ -222,6 +240,27 @@ fn icount() -> Vec<String> {
         Ok(shift) => vec!["-icount".into(), format!("shift={shift},sleep=off")],
         Err(_) => vec![],
     }
+}
+
+/// Samples the length of `wav` every millisecond until told to stop: (stop flag, thread
+/// returning the changes as (seconds since `start`, length)).
+fn watch_growth(wav: PathBuf, start: Instant) -> (Arc<AtomicBool>, JoinHandle<Vec<(f64, u64)>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut growth = Vec::new();
+        let mut last = 0;
+        while !stopped.load(Ordering::Relaxed) {
+            let len = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
+            if len != last {
+                growth.push((start.elapsed().as_secs_f64(), len));
+                last = len;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        growth
+    });
+    (stop, thread)
 }
 
 /// SIGTERM first, so that QEMU completes the WAV header; SIGKILL if it lingers.

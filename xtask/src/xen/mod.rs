@@ -34,6 +34,7 @@ target/xen-machine/out/<scenario>.wav and checked. Scenarios (default: all):
   capture     a guest allowed to record gets data; one not allowed is refused
   two-guests  two guests play 440 Hz and 1 kHz at once: both heard, mixed
   crash       a guest is destroyed mid-stream; the other plays on without a gap
+  linux-audio the yardstick: a Linux HVM domain with snd-hda-intel plays the tone itself
 `cargo xtask xen shell` boots the same machine with a dom0 shell on this terminal.
 `cargo xtask xen check <scenario> <file.wav>` checks an earlier recording again.
 Debian packages are cached in target/xen-machine (AUDIOVM_XEN_REFETCH=1 downloads again);

@@ -10,7 +10,14 @@ use super::checks;
 use super::machine::{Boot, RESULT_MARKER, Run};
 
 /// Every scenario, in the order `cargo xtask xen` runs them.
-pub const ALL: &[&str] = &["card", "play", "capture", "two-guests", "crash"];
+pub const ALL: &[&str] = &[
+    "card",
+    "play",
+    "capture",
+    "two-guests",
+    "crash",
+    "linux-audio",
+];
 
 /// What every boot uses.
 pub struct Machine {
@@ -83,6 +90,7 @@ fn once(machine: &Machine, name: &str, tag: &str) -> Result<Vec<String>, String>
     }
     .run()?;
     let mut notes = measurements(&run);
+    notes.extend(start_to_sound(&run, &wav));
     notes.push(format!("machine ran {:.0} s", run.elapsed.as_secs_f64()));
     // The recording is checked even when dom0 failed: it tells how far the sound got.
     let audio = checks::check(name, &wav);
@@ -127,44 +135,82 @@ fn dom0_verdict(run: &Run, name: &str) -> Result<(), String> {
     }
 }
 
-/// audiovm's start-up time and memory, from dom0's lines and the serial timestamps.
+/// The driver domain's start-up time and memory, from dom0's lines and the serial timestamps.
 fn measurements(run: &Run) -> Vec<String> {
     let mut notes = Vec::new();
-    let Some((created, create)) = run.find(0, "AUDIOVM-E2E create audiovm") else {
-        return notes;
-    };
-    let domid = run
-        .find(created, "xl create audiovm returned")
-        .and_then(|(_, l)| l.text.rsplit("domid ").next()?.trim().parse::<u32>().ok());
-    if let Some(domid) = domid {
-        let tag = format!("(d{domid}) ");
-        // The image's log lines look like "[    0.001234] INFO  audiovm: ..."; hvmloader's
-        // and SeaBIOS's lines on the same port do not.
-        let first = run.lines[created..].iter().find(|l| {
-            l.text
-                .split_once(&tag)
-                .is_some_and(|(_, rest)| rest.starts_with('[') && rest.contains("] INFO"))
-        });
-        if let Some(first) = first {
-            notes.push(format!(
-                "audiovm: first console line {:.1} s after xl create",
-                first.at - create.at
-            ));
+    if let Some((created, create)) = run.find(0, "AUDIOVM-E2E create audiovm") {
+        let domid = run
+            .find(created, "xl create audiovm returned")
+            .and_then(|(_, l)| l.text.rsplit("domid ").next()?.trim().parse::<u32>().ok());
+        if let Some(domid) = domid {
+            let tag = format!("(d{domid}) ");
+            // The image's log lines look like "[    0.001234] INFO  audiovm: ..."; hvmloader's
+            // and SeaBIOS's lines on the same port do not.
+            let ours = |text: &str, what: &str| {
+                text.split_once(&tag)
+                    .is_some_and(|(_, rest)| rest.starts_with('[') && rest.contains(what))
+            };
+            let after = |what: &str| {
+                let line = run.lines[created..].iter().find(|l| ours(&l.text, what))?;
+                Some(line.at - create.at)
+            };
+            if let Some(s) = after("] INFO") {
+                notes.push(format!(
+                    "audiovm: first console line {s:.1} s after xl create"
+                ));
+            }
+            if let Some(s) = after("vsnd backend ready") {
+                notes.push(format!(
+                    "audiovm: vsnd backend ready {s:.1} s after xl create"
+                ));
+            }
         }
     }
-    if let Some((at, _)) = run.find(created, "AUDIOVM-E2E xl list:") {
-        let row = run.lines[at..]
-            .iter()
-            .take(8)
-            .find(|l| l.text.split_whitespace().next() == Some("audiovm"));
-        if let Some(mem) = row.and_then(|l| l.text.split_whitespace().nth(2)) {
-            notes.push(format!("audiovm: {mem} MiB in xl list"));
+    if let Some((_, line)) = run.find(0, "linux-audio: sound card ready") {
+        notes.push(line.text.trim_start_matches("AUDIOVM-E2E ").to_string());
+    }
+    if let Some((at, _)) = run.find(0, "AUDIOVM-E2E xl list:") {
+        for row in run.lines[at..].iter().take(8) {
+            let mut fields = row.text.split_whitespace();
+            if let (Some(name @ ("audiovm" | "linux-audio")), Some(mem)) =
+                (fields.next(), fields.nth(1))
+            {
+                notes.push(format!("{name}: {mem} MiB in xl list"));
+            }
         }
     }
-    if let Some((_, line)) = run.find(created, "qemu-xen for audiovm:") {
+    if let Some((_, line)) = run.find(0, "qemu-xen for audiovm:") {
         notes.push(line.text.trim_start_matches("AUDIOVM-E2E ").to_string());
     }
     notes
+}
+
+/// Below this a sample counts as silence (the tones are at -12 dBFS or louder).
+const SILENT: i16 = 64;
+
+/// The delay from dom0's first `go` (a guest starts `aplay` at once) to the first sound in
+/// the recording after it: the guest's ALSA start, the vsnd backend and the card together,
+/// timed on the host (within a few ms of serial and file-write latency).
+fn start_to_sound(run: &Run, wav: &Path) -> Option<String> {
+    let (_, go) = run.find(0, "AUDIOVM-E2E go ")?;
+    let bytes = std::fs::read(wav).ok()?;
+    let data = bytes.windows(4).take(128).position(|w| w == b"data")? + 8;
+    // What was already recorded at `go` came before it.
+    let recorded = run
+        .wav_growth
+        .iter()
+        .take_while(|(at, _)| *at <= go.at)
+        .last()
+        .map_or(0, |(_, len)| *len as usize);
+    let from = recorded.max(data);
+    let first = bytes[from..]
+        .chunks_exact(2)
+        .position(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > SILENT as u16)?;
+    let at = run.wav_written_at((from + first * 2) as u64)?;
+    Some(format!(
+        "start to sound: {:.0} ms from dom0's go to the guest's first sample in the recording",
+        (at - go.at) * 1000.0
+    ))
 }
 
 /// The lines that explain a failure: dom0's steps, the domains' consoles, errors from Xen
