@@ -36,50 +36,45 @@ mod image {
     boot::entry!(main);
 
     fn main(info: &BootInfo) -> ! {
-        let xen = boot::xen::detect();
+        // Xen's leaves sit at 0x40000000, or above Hyper-V's when it presents those too;
+        // the full search is 256 CPUIDs (exits), not worth paying on KVM or TCG.
+        let xen = match cpu::hypervisor_signature() {
+            Some(sig) if &sig == b"XenVMMXenVMM" || &sig == b"Microsoft Hv" => boot::xen::detect(),
+            _ => None,
+        };
         if xen.is_some() && info.option("audiovm.console") != Some("serial") {
             // Under Xen the UART is emulated in dom0: two round trips per byte. Xen's own
             // debug port (xl dmesg) carries the log; audiovm.console=serial keeps COM1.
             boot::console::serial_off();
         }
+        // Every console line costs exits to the hypervisor: at the default level the boot
+        // path prints this line and the "ready" line; `audiovm.log=debug` adds the command
+        // line, TSC source, every PCI function and every codec widget.
         log::info!(
-            "audiovm {} booted via {:?}",
+            "audiovm {} booted via {:?}, memory: {} KiB usable in {} regions",
             env!("CARGO_PKG_VERSION"),
-            info.path
-        );
-        log::info!("command line: {:?}", info.cmdline());
-        // `audiovm.log=debug` also shows every codec widget (each console line costs an
-        // exit to the hypervisor, so the default stays short).
-        match info.option("audiovm.log") {
-            Some("debug") => log::set_max_level(log::LevelFilter::Debug),
-            Some("warn") => log::set_max_level(log::LevelFilter::Warn),
-            _ => {}
-        }
-        log::info!(
-            "TSC: {} kHz, APIC timer: {} kHz",
-            boot::console::tsc_khz(),
-            boot::apic::timer_khz()
-        );
-        log::info!(
-            "memory: {} KiB usable in {} regions",
+            info.path,
             info.ram_bytes() / 1024,
-            info.regions().len()
+            info.regions().len(),
         );
-        match cpu::hypervisor_signature() {
-            Some(sig) => log::info!(
-                "hypervisor: {}",
-                core::str::from_utf8(&sig)
-                    .unwrap_or("?")
-                    .trim_end_matches('\0')
-            ),
-            None => log::info!("hypervisor: none"),
-        }
+        log::debug!(
+            "command line: {:?}; TSC {} kHz ({:?}); hypervisor: {}",
+            info.cmdline(),
+            boot::console::tsc_khz(),
+            boot::console::tsc_source(),
+            cpu::hypervisor_signature()
+                .as_ref()
+                .and_then(|sig| core::str::from_utf8(sig).ok())
+                .map_or("none", |sig| sig.trim_end_matches('\0'))
+        );
         if let Some(fault) = info.option("audiovm.fault") {
             deliberate_fault(fault);
         }
+        let acpi = boot::acpi::read(info);
+        let access = pci::init(acpi.as_ref());
         let mut hda = None;
         pci::enumerate(|f| {
-            log::info!(
+            log::debug!(
                 "pci {} {:04x}:{:04x} class {:06x}",
                 f.bdf,
                 f.vendor,
@@ -92,13 +87,7 @@ mod image {
         });
         let card = match hda {
             Some(hda) => {
-                log::info!(
-                    "HDA controller {} ({:04x}:{:04x})",
-                    hda.bdf,
-                    hda.vendor,
-                    hda.device
-                );
-                match sound_card(hda.bdf) {
+                match sound_card(hda, access, acpi.as_ref(), xen.is_some()) {
                     Ok(card) => Some(card),
                     // On Xen the guests are still served, from a silent sink.
                     Err(_) if xen.is_some() => None,
@@ -108,12 +97,36 @@ mod image {
             None if xen.is_some() => None,
             None => {
                 log::error!(
-                    "no HDA controller: attach an Intel HDA device (QEMU: -device intel-hda)"
+                    "no HDA controller (PCI configuration space: {access}): attach an Intel HDA device (QEMU: -device intel-hda)"
                 );
                 exit(ExitCode::Failure(EXIT_NO_HDA));
             }
         };
-        log::info!("ready");
+        // What was found goes on the "ready" line: each line before it is boot time (an exit
+        // per byte under a hypervisor).
+        match &card {
+            Some(card) => {
+                let (cad, pin, converter) =
+                    (card.codec.cad, card.route.pin(), card.route.converter());
+                match &card.capture {
+                    Some(c) => log::info!(
+                        "ready: {}, config space: {}, interrupts: {}; playback path: codec {cad} pin {pin:#04x} from converter {converter:#04x}; capture path: codec {cad} pin {:#04x} to converter {:#04x}",
+                        Named(card.pci),
+                        card.access,
+                        card.interrupts,
+                        c.pin(),
+                        c.converter()
+                    ),
+                    None => log::info!(
+                        "ready: {}, config space: {}, interrupts: {}; playback path: codec {cad} pin {pin:#04x} from converter {converter:#04x}; capture path: none (the codec cannot record)",
+                        Named(card.pci),
+                        card.access,
+                        card.interrupts,
+                    ),
+                }
+            }
+            None => log::info!("ready: no sound card (PCI configuration space: {access})"),
+        }
         if let Some(test) = info.option("audiovm.selftest") {
             let Some(mut card) = card else {
                 log::error!("selftest {test}: no sound card");
@@ -159,18 +172,52 @@ mod image {
         pub route: codec::Route,
         /// The chosen codec's capture route, if it can record.
         pub capture: Option<codec::CaptureRoute>,
+        /// Where the controller is, how its configuration space and interrupt are reached.
+        pub pci: pci::Function,
+        pub access: pci::Access,
+        pub interrupts: boot::irq::Mode,
     }
 
-    /// Brings the controller up, enumerates every codec and chooses the playback route.
-    fn sound_card(bdf: pci::Bdf) -> Result<Card, u8> {
+    /// "HDA controller 00:01.0 (8086:293e)", for messages.
+    struct Named(pci::Function);
+
+    impl core::fmt::Display for Named {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let Named(hda) = self;
+            write!(
+                f,
+                "HDA controller {} ({:04x}:{:04x})",
+                hda.bdf, hda.vendor, hda.device
+            )
+        }
+    }
+
+    /// Brings the controller up, sets up its interrupt, enumerates every codec and chooses
+    /// the playback route.
+    fn sound_card(
+        hda: pci::Function,
+        access: pci::Access,
+        acpi: Option<&boot::acpi::Acpi>,
+        xen: bool,
+    ) -> Result<Card, u8> {
+        let bdf = hda.bdf;
+        let name = Named(hda);
         let regs = boot::hda::registers(bdf).map_err(|e| {
-            log::error!("HDA controller {bdf}: unusable BAR0: {e:?}");
+            log::error!("{name}: unusable BAR0: {e:?}");
             EXIT_CONTROLLER
         })?;
+        // The Xen loop polls the card from its 1 ms tick and does not depend on an
+        // interrupt (MSI there would go through Xen's and qemu-xen's emulation).
+        let interrupts = if xen {
+            boot::irq::Mode::Polling("under Xen, from the 1 ms tick")
+        } else {
+            boot::irq::setup(bdf, acpi)
+        };
+        log::debug!("{name}: interrupts: {interrupts}");
         let rings = dma::alloc(hda::controller::RING_REGION_BYTES, 4096).ok_or(EXIT_CONTROLLER)?;
         let mut controller = Controller::new(regs, TscClock, rings);
         let gcap = controller.gcap();
-        log::info!(
+        log::debug!(
             "GCAP {gcap:#06x}: {} output, {} input streams",
             gcap >> 12,
             (gcap >> 8) & 0xf
@@ -178,12 +225,12 @@ mod image {
         let codecs = controller.init().map_err(|e| match e {
             hda::Error::NoCodec => {
                 log::error!(
-                    "no codec: no codec on the HDA controller's link answers (QEMU: add -device hda-output)"
+                    "{name}: no codec: no codec on the controller's link answers (QEMU: add -device hda-output)"
                 );
                 EXIT_NO_CODEC
             }
             e => {
-                log::error!("HDA controller {bdf}: {e}");
+                log::error!("{name}: {e}");
                 EXIT_CONTROLLER
             }
         })?;
@@ -196,7 +243,7 @@ mod image {
                     continue;
                 }
             };
-            log::info!(
+            log::debug!(
                 "codec {cad}: vendor {:08x} revision {:08x}, audio function group {}, {} widgets",
                 codec.vendor_id,
                 codec.revision,
@@ -216,40 +263,27 @@ mod image {
             }
             match codec::playback_path(&codec) {
                 Some(route) => {
-                    log::info!("codec {cad}: playback route {:?}", route.hops.as_slice());
+                    log::debug!("codec {cad}: playback route {:?}", route.hops.as_slice());
                     if chosen.is_none() {
                         chosen = Some((codec, route));
                     }
                 }
-                None => log::info!("codec {cad}: no playback route"),
+                None => log::debug!("codec {cad}: no playback route"),
             }
         }
         let Some((codec, route)) = chosen else {
-            log::error!("no codec can play: no output pin reaches a converter");
+            log::error!("{name}: no codec can play: no output pin reaches a converter");
             return Err(EXIT_NO_PLAYBACK);
         };
-        // Open the route for stream tag 1 at 48 kHz, 16-bit stereo.
-        log::info!(
-            "playback path: codec {} pin {:#04x} from converter {:#04x}",
-            codec.cad,
-            route.pin(),
-            route.converter()
-        );
         let capture = codec::capture_path(&codec);
-        match &capture {
-            Some(c) => log::info!(
-                "capture path: codec {} pin {:#04x} to converter {:#04x}",
-                codec.cad,
-                c.pin(),
-                c.converter()
-            ),
-            None => log::info!("capture path: none (the codec cannot record)"),
-        }
         Ok(Card {
             controller,
             codec,
             route,
             capture,
+            pci: hda,
+            access,
+            interrupts,
         })
     }
 

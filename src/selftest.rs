@@ -1,5 +1,5 @@
 //! Sound without Xen: the startup chime, and the standalone self-tests
-//! (`audiovm.selftest=tone:<hz>:<seconds>` plays a sine at -6 dBFS on both channels through
+//! (`audiovm.selftest=tone:<hz>:<seconds>` (seconds may have up to three decimals) plays a sine at -6 dBFS on both channels through
 //! the chosen playback path, continuously; `audiovm.selftest=capture:<seconds>` records from
 //! the chosen capture path and logs the frames captured and their peak level;
 //! `audiovm.selftest=ready` stops once the card is up).
@@ -7,7 +7,7 @@
 use audio_hal::tone::Sine;
 use boot::dma;
 use hda::stream::{OutputStream, format_word};
-use hda::{DmaRegion, codec};
+use hda::{DmaRegion, Registers, codec};
 
 use crate::image::Card;
 
@@ -21,6 +21,88 @@ const PERIODS: u32 = 4;
 const FRAME_BYTES: u64 = 4;
 /// Half of full scale: -6.02 dBFS.
 const AMPLITUDE_Q15: i32 = 16384;
+/// How often the loops look at the stream without an interrupt, and, with one, the timer
+/// that stands in for an interrupt that does not come.
+const POLL_US: u64 = 1_000;
+const SAFETY_TICK_US: u64 = 10_000;
+
+/// `<seconds>[.<up to 3 decimals>]` in milliseconds.
+fn parse_ms(seconds: &str) -> Option<u64> {
+    let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction = fraction
+        .bytes()
+        .zip([100, 10, 1])
+        .map(|(digit, scale)| u64::from(digit - b'0') * scale)
+        .sum::<u64>();
+    let whole: u64 = match whole {
+        "" if fraction > 0 => 0,
+        whole => whole.parse().ok()?,
+    };
+    whole.checked_mul(1000)?.checked_add(fraction)
+}
+
+/// Wakes the loops that drive a stream: on each completed period when the card has an
+/// interrupt (`boot::irq`), with a slow timer as the safety net; from a 1 ms timer otherwise.
+struct Pacer {
+    interrupt: bool,
+    /// Device interrupts taken.
+    taken: u32,
+}
+
+impl Pacer {
+    fn start<B: DmaRegion, L: DmaRegion, R: Registers>(
+        stream: &mut OutputStream<B, L>,
+        regs: &mut R,
+    ) -> Pacer {
+        let interrupt = boot::irq::active();
+        if interrupt {
+            stream.acknowledge(regs);
+            stream.enable_interrupt(regs);
+            boot::irq::rearm();
+        }
+        boot::apic::start_periodic(if interrupt { SAFETY_TICK_US } else { POLL_US });
+        Pacer {
+            interrupt,
+            taken: 0,
+        }
+    }
+
+    /// Halts until the stream's interrupt or the timer; acknowledges the interrupt.
+    fn wait<B: DmaRegion, L: DmaRegion, R: Registers>(
+        &mut self,
+        stream: &OutputStream<B, L>,
+        regs: &mut R,
+    ) {
+        boot::apic::wait_for_tick();
+        if self.interrupt {
+            let taken = boot::irq::take();
+            if taken > 0 {
+                self.taken += taken;
+                stream.acknowledge(regs);
+                boot::irq::rearm();
+            }
+        }
+    }
+
+    /// Stops the timer and the stream's interrupt; returns the interrupts taken.
+    fn stop<B: DmaRegion, L: DmaRegion, R: Registers>(
+        self,
+        stream: &mut OutputStream<B, L>,
+        regs: &mut R,
+    ) -> u32 {
+        boot::apic::stop_periodic();
+        if self.interrupt {
+            stream.disable_interrupt(regs);
+            stream.acknowledge(regs);
+            boot::irq::take();
+            boot::irq::rearm();
+        }
+        self.taken
+    }
+}
 
 /// Runs the self-test named by `spec`.
 pub fn run(card: &mut Card, spec: &str) -> Result<(), &'static str> {
@@ -29,21 +111,15 @@ pub fn run(card: &mut Card, spec: &str) -> Result<(), &'static str> {
         (Some("ready"), None, None, None) => Ok(()),
         (Some("tone"), Some(hz), Some(seconds), None) => {
             let hz = hz.parse().map_err(|_| "tone frequency is not a number")?;
-            let seconds: u32 = seconds
-                .parse()
-                .map_err(|_| "tone duration is not a number")?;
+            let ms = parse_ms(seconds).ok_or("tone duration is not a number of seconds")?;
             let mut sine = Sine::new(hz, RATE, AMPLITUDE_Q15)
                 .ok_or("tone frequency must be below 24000 Hz")?;
             log::info!("tone: {hz} Hz, -6 dBFS, {seconds} s at {RATE} Hz 16-bit stereo");
-            play(card, u64::from(seconds) * u64::from(RATE), || {
-                sine.next_sample()
-            })
+            play(card, ms * u64::from(RATE) / 1000, || sine.next_sample())
         }
         (Some("capture"), Some(seconds), None, None) => {
-            let seconds: u64 = seconds
-                .parse()
-                .map_err(|_| "capture duration is not a number")?;
-            record(card, seconds * u64::from(RATE))
+            let ms = parse_ms(seconds).ok_or("capture duration is not a number of seconds")?;
+            record(card, ms * u64::from(RATE) / 1000)
         }
         _ => Err("unknown self-test (expected ready, tone:<hz>:<seconds> or capture:<seconds>)"),
     }
@@ -103,6 +179,7 @@ fn play(
     while written < cyclic {
         fill(&mut stream, &mut written);
     }
+    let mut pacer = Pacer::start(&mut stream, regs);
     stream
         .start(regs, clock)
         .map_err(|_| "the output stream did not start")?;
@@ -121,17 +198,19 @@ fn play(
             fill(&mut stream, &mut written);
         }
         if boot::console::uptime_us() > limit {
+            pacer.stop(&mut stream, regs);
             let _ = stream.stop(regs, clock);
             return Err("the stream stopped advancing");
         }
-        boot::apic::sleep_us(1000);
+        pacer.wait(&stream, regs);
     }
+    let interrupts = pacer.stop(&mut stream, regs);
     stream
         .stop(regs, clock)
         .map_err(|_| "the output stream did not stop")?;
     let elapsed = boot::console::uptime_us() - started;
     log::info!(
-        "played {} frames in {} ms",
+        "played {} frames in {} ms, woken by {interrupts} card interrupts",
         consumed / FRAME_BYTES,
         elapsed / 1000
     );
@@ -158,6 +237,7 @@ fn record(card: &mut Card, frames: u64) -> Result<(), &'static str> {
     let mut stream =
         OutputStream::prepare_input(regs, clock, buffer, bdl, PERIODS, PERIOD_BYTES, 2, format)
             .map_err(|_| "the input stream did not reset")?;
+    let mut pacer = Pacer::start(&mut stream, regs);
     stream
         .start(regs, clock)
         .map_err(|_| "the input stream did not start")?;
@@ -186,16 +266,18 @@ fn record(card: &mut Card, frames: u64) -> Result<(), &'static str> {
             read += n;
         }
         if boot::console::uptime_us() > limit {
+            pacer.stop(&mut stream, regs);
             let _ = stream.stop(regs, clock);
             return Err("the input stream stopped advancing");
         }
-        boot::apic::sleep_us(1000);
+        pacer.wait(&stream, regs);
     }
+    let interrupts = pacer.stop(&mut stream, regs);
     stream
         .stop(regs, clock)
         .map_err(|_| "the input stream did not stop")?;
     log::info!(
-        "captured {} frames in {} ms, peak {peak} of 32768",
+        "captured {} frames in {} ms, peak {peak} of 32768, woken by {interrupts} card interrupts",
         read / FRAME_BYTES,
         (boot::console::uptime_us() - started) / 1000
     );

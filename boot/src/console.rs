@@ -4,6 +4,7 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::time::{self, TscSource};
 use crate::{cpu, port};
 
 const COM1: u16 = 0x3f8;
@@ -17,6 +18,7 @@ static DEBUG_PORT_ON: AtomicBool = AtomicBool::new(false);
 /// Whether COM1 gets the log too (see [`serial_off`]).
 static SERIAL_ON: AtomicBool = AtomicBool::new(true);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
+static mut TSC_SOURCE: TscSource = TscSource::Guess;
 
 /// Programs COM1 for 115200 8N1 and installs the logger.
 pub fn init(level: log::LevelFilter) {
@@ -26,68 +28,100 @@ pub fn init(level: log::LevelFilter) {
     port::outb(COM1 + 1, 0x00);
     port::outb(COM1 + 3, 0x03); // 8N1, DLAB off
     port::outb(COM1 + 2, 0xc7); // FIFO on, cleared
-    BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
+    unsafe extern "C" {
+        /// The TSC at the image's first instruction (`entry.rs`).
+        static boot_entry_tsc: u64;
+    }
+    // SAFETY: written once by the entry code before any Rust runs.
+    let entry = unsafe { core::ptr::addr_of!(boot_entry_tsc).read_volatile() };
+    BOOT_TSC.store(
+        if entry != 0 { entry } else { cpu::rdtsc() },
+        Ordering::Relaxed,
+    );
     DEBUG_PORT_ON.store(
         cpu::hypervisor_signature() == Some(*b"XenVMMXenVMM"),
         Ordering::Relaxed,
     );
-    TSC_KHZ.store(tsc_khz_guess(), Ordering::Relaxed);
+    let (khz, source) = time::tsc_khz();
+    TSC_KHZ.store(khz, Ordering::Relaxed);
+    // SAFETY: written once here, before anything reads it, on the only CPU.
+    unsafe { *core::ptr::addr_of_mut!(TSC_SOURCE) = source };
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
 }
 
-/// The TSC frequency in kHz, measured against the PIT (channel 2 counting down 10 ms).
-/// CPUID's frequency leaves are absent or wrong under several hypervisors; the PIT's
-/// 1.193182 MHz is the same everywhere. Falls back to 1 GHz if the PIT never fires.
-fn tsc_khz_guess() -> u64 {
-    const PIT_HZ: u64 = 1_193_182;
-    const TICKS: u16 = 11_932; // 10 ms
-    let gate = port::inb(0x61);
-    port::outb(0x61, (gate & !0x02) | 0x01); // gate on, speaker off
-    port::outb(0x43, 0xb0); // channel 2, low/high byte, mode 0 (interrupt on terminal count)
-    port::outb(0x42, TICKS as u8);
-    port::outb(0x42, (TICKS >> 8) as u8);
-    let start = cpu::rdtsc();
-    let mut fired = false;
-    for _ in 0..10_000_000 {
-        if port::inb(0x61) & 0x20 != 0 {
-            fired = true;
-            break;
-        }
-    }
-    let cycles = cpu::rdtsc().wrapping_sub(start);
-    port::outb(0x61, gate);
-    if !fired || cycles == 0 {
-        return 1_000_000;
-    }
-    cycles * PIT_HZ / (u64::from(TICKS) * 1000)
-}
-
-/// The measured TSC frequency in kHz.
+/// The TSC frequency in kHz.
 pub fn tsc_khz() -> u64 {
     TSC_KHZ.load(Ordering::Relaxed)
 }
 
-/// Microseconds since the console was initialised.
+/// Where the TSC frequency came from.
+pub fn tsc_source() -> TscSource {
+    // SAFETY: written once in `init`, before the first caller.
+    unsafe { *core::ptr::addr_of!(TSC_SOURCE) }
+}
+
+/// Microseconds since the image's first instruction.
 pub fn uptime_us() -> u64 {
     let cycles = cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed));
     let khz = TSC_KHZ.load(Ordering::Relaxed).max(1);
     cycles.saturating_mul(1000) / khz
 }
 
-/// Writes raw text to both console ports.
-pub struct Console;
+/// Writes raw text to both console ports. Text is gathered into lines and sent with
+/// `rep outsb`, one UART status read per 16 bytes (its FIFO) instead of one per byte: under
+/// a hypervisor every port access is an exit, and a hypervisor may take a whole string
+/// instruction in one (this machine's KVM still exits per byte, about 11 us each).
+pub struct Console {
+    buffer: [u8; 128],
+    len: usize,
+}
+
+impl Console {
+    pub const fn new() -> Console {
+        Console {
+            buffer: [0; 128],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        if self.len == self.buffer.len() {
+            self.flush();
+        }
+        self.buffer[self.len] = byte;
+        self.len += 1;
+    }
+
+    /// Sends what is gathered.
+    pub fn flush(&mut self) {
+        send(&self.buffer[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Default for Console {
+    fn default() -> Console {
+        Console::new()
+    }
+}
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for b in s.bytes() {
             if b == b'\n' {
-                put(b'\r');
+                self.push(b'\r');
             }
-            put(b);
+            self.push(b);
         }
         Ok(())
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -100,18 +134,24 @@ pub fn serial_off() {
     }
 }
 
-fn put(byte: u8) {
+/// The 16550's transmit FIFO: with it on (`init`), "transmit holding register empty" means
+/// that many bytes may follow.
+const UART_FIFO: usize = 16;
+
+fn send(bytes: &[u8]) {
     if SERIAL_ON.load(Ordering::Relaxed) {
-        // Wait (bounded) for the transmit holding register; a missing UART reads 0xff.
-        for _ in 0..100_000 {
-            if port::inb(COM1 + 5) & 0x20 != 0 {
-                break;
+        for chunk in bytes.chunks(UART_FIFO) {
+            // Wait (bounded) for an empty FIFO; a missing UART reads 0xff.
+            for _ in 0..100_000 {
+                if port::inb(COM1 + 5) & 0x20 != 0 {
+                    break;
+                }
             }
+            port::outsb(COM1, chunk);
         }
-        port::outb(COM1, byte);
     }
     if DEBUG_PORT_ON.load(Ordering::Relaxed) {
-        port::outb(DEBUG_PORT, byte);
+        port::outsb(DEBUG_PORT, bytes);
     }
 }
 
@@ -123,17 +163,41 @@ impl log::Log for Logger {
         true
     }
 
+    /// `[    0.025393] INFO  target: message`, the stamp and level put together by hand:
+    /// where a hypervisor emulates every instruction, `core::fmt`'s padding costs
+    /// milliseconds per line on the boot path.
     fn log(&self, record: &log::Record) {
         let us = uptime_us();
-        let _ = writeln!(
-            Console,
-            "[{:>5}.{:06}] {:<5} {}: {}",
-            us / 1_000_000,
-            us % 1_000_000,
-            record.level(),
-            record.target(),
-            record.args()
-        );
+        let mut stamp = *b"[    0.000000] ";
+        let (mut seconds, mut fraction) = (us / 1_000_000, us % 1_000_000);
+        for digit in stamp[7..13].iter_mut().rev() {
+            *digit = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        for digit in stamp[1..6].iter_mut().rev() {
+            *digit = b'0' + (seconds % 10) as u8;
+            seconds /= 10;
+            if seconds == 0 {
+                break;
+            }
+        }
+        let level = match record.level() {
+            log::Level::Error => "ERROR ",
+            log::Level::Warn => "WARN  ",
+            log::Level::Info => "INFO  ",
+            log::Level::Debug => "DEBUG ",
+            log::Level::Trace => "TRACE ",
+        };
+        let mut console = Console::new();
+        stamp.iter().for_each(|&b| console.push(b));
+        let _ = console.write_str(level);
+        let _ = console.write_str(record.target());
+        let _ = console.write_str(": ");
+        let _ = match record.args().as_str() {
+            Some(text) => console.write_str(text),
+            None => console.write_fmt(*record.args()),
+        };
+        let _ = console.write_str("\n");
     }
 
     fn flush(&self) {}

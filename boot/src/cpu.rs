@@ -34,3 +34,21 @@ pub fn rdtsc() -> u64 {
     // SAFETY: reading the TSC has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// The MSR must exist and the write must not break an invariant Rust relies on (paging,
+/// long mode, memory the hypervisor will write to).
+pub(crate) unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        core::arch::asm!(
+            "wrmsr",
+            in("ecx") msr,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+            options(nostack, preserves_flags)
+        )
+    }
+}

@@ -53,6 +53,9 @@ linux_entry:                               /* from the Linux boot-protocol setup
     cli
     cld
     mov ebp, eax                           /* keep the magic */
+    rdtsc                                  /* the console's clock starts here */
+    mov [boot_entry_tsc], eax
+    mov [boot_entry_tsc + 4], edx
     mov esp, offset boot_stack_top
 
     /* PML4[0] -> PDPT; PDPT[0..4] -> four page directories of 2 MiB pages. */
@@ -69,20 +72,25 @@ linux_entry:                               /* from the Linux boot-protocol setup
     inc ecx
     cmp ecx, 4
     jne 3b
-    xor ecx, ecx                           /* 2048 entries, entry i maps i * 2 MiB */
+    /* 2048 entries, entry i maps i * 2 MiB; the upper halves stay 0 from the zeroed BSS.
+       Few instructions per entry: under an emulating hypervisor each one counts. */
+    mov ebx, offset boot_pd                /* (edi and esi carry the path and info) */
+    mov eax, 0x83                          /* present, writable, 2 MiB page */
+    mov ecx, 1536                          /* 0-3 GiB: RAM, write-back */
 4:
-    mov eax, ecx
-    shl eax, 21
-    or eax, 0x83                           /* present, writable, 2 MiB page */
-    cmp ecx, 1536
-    jb 5f
+    mov [ebx], eax
+    add eax, 0x200000
+    add ebx, 8
+    dec ecx
+    jnz 4b
     or eax, 0x18                           /* 3-4 GiB: PCI MMIO hole, cache disabled */
+    mov ecx, 512
 5:
-    mov [boot_pd + ecx * 8], eax
-    mov dword ptr [boot_pd + ecx * 8 + 4], 0
-    inc ecx
-    cmp ecx, 2048
-    jne 4b
+    mov [ebx], eax
+    add eax, 0x200000
+    add ebx, 8
+    dec ecx
+    jnz 5b
 
     mov eax, offset boot_pml4
     mov cr3, eax
@@ -127,11 +135,16 @@ boot_gdt_pointer:
     .quad boot_gdt
 
     .section .bss.boot, "aw", @nobits
+    .balign 8
+    .global boot_entry_tsc
+boot_entry_tsc:
+    .skip 8
     .balign 4096
 boot_pml4:
     .skip 4096
 boot_pdpt:
     .skip 4096
+    .global boot_pd
 boot_pd:
     .skip 4096 * 4
 boot_stack:
@@ -162,8 +175,13 @@ extern "C" fn rust_entry(path: u32, info_paddr: u32, magic: u32) -> ! {
         BootPath::Linux => read_zero_page(&mut info, info_paddr),
         _ => log::warn!("boot: loader information missing or invalid (magic {magic:#x})"),
     }
+    match info.option("audiovm.log") {
+        Some("debug") => log::set_max_level(log::LevelFilter::Debug),
+        Some("warn") => log::set_max_level(log::LevelFilter::Warn),
+        _ => {}
+    }
     let heap = crate::heap::init(&info);
-    log::info!("heap: {} KiB", heap / 1024);
+    log::debug!("heap: {} KiB", heap / 1024);
     unsafe extern "Rust" {
         fn audiovm_main(info: &BootInfo) -> !;
     }

@@ -74,6 +74,26 @@ timer_interrupt:
 spurious_interrupt:
     iretq
 
+    /* A device interrupt (irq.rs): count it, mask its I/O APIC input if it has one (the
+       driver loop acknowledges the device, then unmasks), acknowledge it to the local APIC. */
+device_interrupt:
+    push rax
+    push rcx
+    lock inc dword ptr [rip + DEVICE_INTERRUPTS]
+    mov ecx, dword ptr [rip + DEVICE_IOAPIC_SELECT]
+    test ecx, ecx
+    jz 1f
+    mov rax, qword ptr [rip + DEVICE_IOAPIC_BASE]
+    mov dword ptr [rax], ecx
+    mov ecx, dword ptr [rip + DEVICE_IOAPIC_MASKED]
+    mov dword ptr [rax + 0x10], ecx
+1:
+    mov eax, 0xFEE000B0
+    mov dword ptr [rax], 0
+    pop rcx
+    pop rax
+    iretq
+
     .section .rodata.exceptions, "a"
     .balign 8
     .global exception_stubs
@@ -87,6 +107,9 @@ timer_interrupt_stub:
     .global spurious_interrupt_stub
 spurious_interrupt_stub:
     .quad spurious_interrupt
+    .global device_interrupt_stub
+device_interrupt_stub:
+    .quad device_interrupt
     "#,
     report = sym report,
 );
@@ -95,6 +118,7 @@ unsafe extern "C" {
     static exception_stubs: [u64; 32];
     static timer_interrupt_stub: u64;
     static spurious_interrupt_stub: u64;
+    static device_interrupt_stub: u64;
 }
 
 #[repr(C, packed)]
@@ -140,7 +164,7 @@ fn gate(handler: u64) -> Gate {
     }
 }
 
-/// Installs the exception gates and the APIC timer and spurious-interrupt gates.
+/// Installs the exception gates and the APIC timer, spurious and device interrupt gates.
 pub fn init() {
     // SAFETY: runs once at boot on the only CPU, before interrupts are enabled; the stub
     // table is defined in the assembly above.
@@ -154,6 +178,8 @@ pub fn init() {
             gate(*core::ptr::addr_of!(timer_interrupt_stub));
         idt[usize::from(crate::apic::SPURIOUS_VECTOR)] =
             gate(*core::ptr::addr_of!(spurious_interrupt_stub));
+        idt[usize::from(crate::irq::DEVICE_VECTOR)] =
+            gate(*core::ptr::addr_of!(device_interrupt_stub));
         let pointer = IdtPointer {
             limit: (core::mem::size_of_val(idt) - 1) as u16,
             base: idt.as_ptr() as u64,
@@ -222,9 +248,16 @@ extern "C" fn report(frame: *const Frame) -> ! {
         .copied()
         .unwrap_or("unknown");
     let _ = writeln!(
-        Console,
+        Console::new(),
         "\nEXCEPTION {} ({name}): error code {:#x}, RIP {:#x}, CR2 {:#x}, RSP {:#x}, RFLAGS {:#x}, CS {:#x}, SS {:#x}",
-        frame.vector, frame.error, frame.rip, cr2, frame.rsp, frame.rflags, frame.cs, frame.ss
+        frame.vector,
+        frame.error,
+        frame.rip,
+        cr2,
+        frame.rsp,
+        frame.rflags,
+        frame.cs,
+        frame.ss
     );
     exit(ExitCode::Failure(EXIT_EXCEPTION))
 }

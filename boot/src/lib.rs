@@ -1,7 +1,7 @@
 //! The unikernel runtime: boot entries, CPU and memory setup, interrupts, console, PCI and
 //! exit, and the real Xen interfaces behind the `xen-ring` traits.
 //!
-//! Every way the image is started (Multiboot1, Xen PVH) is normalised into one
+//! Every way the image is started (Multiboot1, Xen PVH, the Linux boot protocol) is normalised into one
 //! [`BootInfo`]; nothing after the entry asks how it was booted. This crate and the drivers'
 //! register layer are the only places with `unsafe`.
 
@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+pub mod acpi;
 pub mod apic;
 pub mod bootinfo;
 pub mod console;
@@ -18,6 +19,8 @@ pub mod exit;
 pub mod fault;
 pub mod hda;
 pub mod heap;
+pub mod irq;
+pub mod paging;
 pub mod pci;
 pub mod port;
 pub mod time;

@@ -40,3 +40,19 @@ pub fn inl(port: u16) -> u32 {
     }
     value
 }
+
+/// Writes `bytes` to an I/O port with one `rep outsb`.
+#[cfg(target_arch = "x86_64")]
+pub fn outsb(port: u16, bytes: &[u8]) {
+    // SAFETY: as for `outb`; `rep outsb` reads `rcx` bytes at `rsi` (the slice) upwards
+    // (the direction flag is clear, as the ABI requires).
+    unsafe {
+        core::arch::asm!(
+            "rep outsb",
+            in("dx") port,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(readonly, nostack, preserves_flags)
+        )
+    }
+}

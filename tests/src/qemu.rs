@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Which image file to boot.
@@ -240,4 +242,53 @@ impl Qemu {
             elapsed: start.elapsed(),
         }
     }
+}
+
+/// Runs `cases` on a few threads (QEMU under TCG takes a core each); panics listing every
+/// case that failed, with its panic message.
+pub fn run_cases<C: std::fmt::Debug + Copy + Sync>(cases: &[C], check: impl Fn(C) + Sync) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(&case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let began = Instant::now();
+                    let result =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case)));
+                    eprintln!(
+                        "{case:?}: {} in {:.1} s",
+                        if result.is_ok() { "ok" } else { "FAILED" },
+                        began.elapsed().as_secs_f64()
+                    );
+                    if let Err(panic) = result {
+                        let message = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{case:?}:\n{message}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    eprintln!(
+        "{} cases on {threads} threads in {:.1} s",
+        cases.len(),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

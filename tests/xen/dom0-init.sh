@@ -155,11 +155,11 @@ run_guest() {
 
 domid_of() { xl domid $1 2>/dev/null; }
 
-# Waits until guest $1 has set data/ready (snd-xen-front has its card).
+# Waits up to $2 seconds (default 75) until guest $1 has set data/ready (it has its card).
 wait_ready() {
     local id i=0
     id=$(domid_of $1)
-    while [ $i -lt 150 ]; do
+    while [ $i -lt $((${2:-75} * 2)) ]; do
         [ "$(xenstore-read /local/domain/$id/data/ready 2>/dev/null)" = 1 ] && return 0
         xenstore-exists /local/domain/$id || break
         sleep 0.5
@@ -292,7 +292,8 @@ scenario_linux_audio() {
         "extra=\"console=hvc0 quiet loglevel=4 audiovm.drivers=snd-hda-codec-generic,snd-hda-intel audiovm.e2e=sync+play:tone-1k\"" \
         >/tmp/xl-linux-audio.log 2>&1 || { cat /tmp/xl-linux-audio.log; fail "xl create linux-audio"; return; }
     say "xl create linux-audio returned after $(since $t) s"
-    wait_ready linux-audio || return
+    # A Linux HVM domain boots slowly under this nested emulation: minutes on a busy host.
+    wait_ready linux-audio 400 || return
     say "linux-audio: sound card ready $(since $t) s after xl create"
     say "xl list:"
     xl list

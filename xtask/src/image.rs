@@ -37,7 +37,8 @@ impl Artifacts {
     pub fn export(&self, command: &mut Command) {
         command
             .env("AUDIOVM_ELF", &self.elf)
-            .env("AUDIOVM_PVH_ELF", &self.pvh_elf);
+            .env("AUDIOVM_PVH_ELF", &self.pvh_elf)
+            .env("AUDIOVM_BZIMAGE", &self.bzimage);
     }
 }
 

@@ -15,6 +15,10 @@ use crate::immediate;
 use crate::regs::*;
 use crate::verb::{CommandError, CommandTransport, Verb};
 
+/// How long the link is held in reset (the specification's minimum is 100 µs).
+const RESET_HOLD_US: u32 = 200;
+/// How long codecs get to ask for an address after the reset (the minimum is 521 µs).
+const CODEC_WAKE_US: u32 = 600;
 /// How long the controller may take to enter or leave reset (Linux allows 100 ms).
 const RESET_TIMEOUT_US: u64 = 100_000;
 /// How long codecs may take to show up in STATESTS after reset: the specification gives
@@ -288,14 +292,16 @@ impl<R: Registers, C: Clock, D: DmaRegion> Controller<R, C, D> {
         if !self.wait(RESET_TIMEOUT_US, |r| r.read32(GCTL) & GCTL_CRST == 0) {
             return Err(Error::ResetTimeout { entering: true });
         }
-        self.clock.delay_us(500);
+        // The specification's minimum reset assertion is 100 µs; a little margin over it.
+        self.clock.delay_us(RESET_HOLD_US);
         let gctl = self.regs.read32(GCTL);
         self.regs.write32(GCTL, gctl | GCTL_CRST);
         if !self.wait(RESET_TIMEOUT_US, |r| r.read32(GCTL) & GCTL_CRST != 0) {
             return Err(Error::ResetTimeout { entering: false });
         }
-        // Codecs need 521 µs after reset to request an address; Linux waits about 1 ms.
-        self.clock.delay_us(1000);
+        // Codecs request an address within 521 µs (25 frames) of the reset's end (1.0a
+        // errata); Linux waits about 1 ms. Boot waits for this, so: the spec plus margin.
+        self.clock.delay_us(CODEC_WAKE_US);
         // Some are late: look again for a while before concluding there is none.
         self.wait(LATE_CODEC_TIMEOUT_US, |r| {
             r.read16(STATESTS) & CODEC_MASK != 0

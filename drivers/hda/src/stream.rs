@@ -4,7 +4,7 @@
 //! SDnCTL is only ever written a byte at a time and status acknowledged with a byte write
 //! of the W1C bits: a 32-bit read-modify-write would clear pending status on hardware.
 
-use crate::regs::{Clock, DmaRegion, GCAP, Registers, wait};
+use crate::regs::{Clock, DmaRegion, GCAP, INTCTL, Registers, wait};
 
 /// Stream descriptor register offsets from the descriptor's base.
 const SD_CTL0: u32 = 0x00;
@@ -20,6 +20,8 @@ const SD_BDPU: u32 = 0x1c;
 const CTL_SRST: u8 = 1 << 0;
 const CTL_RUN: u8 = 1 << 1;
 const CTL_INTERRUPTS: u8 = 0b1_1100; // IOCE | FEIE | DEIE
+/// INTCTL's global interrupt enable.
+const INTCTL_GIE: u32 = 1 << 31;
 /// SDnSTS W1C bits: BCIS, FIFOE, DESE.
 const STS_CLEAR: u8 = 0b1_1100;
 const STS_FIFOE: u8 = 1 << 3;
@@ -408,6 +410,33 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         let (head, tail) = out.split_at_mut(first);
         self.buffer.read(offset, head);
         self.buffer.read(0, tail);
+    }
+
+    /// Interrupts on each completed period (IOC), with errors, through the controller's
+    /// interrupt line (INTCTL: global enable and this stream's bit).
+    pub fn enable_interrupt<R: Registers>(&mut self, regs: &mut R) {
+        let ctl = regs.read8(self.base + SD_CTL0);
+        regs.write8(self.base + SD_CTL0, ctl | CTL_INTERRUPTS);
+        let intctl = regs.read32(INTCTL);
+        regs.write32(INTCTL, intctl | INTCTL_GIE | 1 << self.index());
+    }
+
+    /// Stops this stream's interrupts (the global enable stays for other streams).
+    pub fn disable_interrupt<R: Registers>(&mut self, regs: &mut R) {
+        let ctl = regs.read8(self.base + SD_CTL0);
+        regs.write8(self.base + SD_CTL0, ctl & !CTL_INTERRUPTS);
+        let intctl = regs.read32(INTCTL);
+        regs.write32(INTCTL, intctl & !(1 << self.index()));
+    }
+
+    /// Acknowledges the stream's interrupt status (BCIS, FIFO error, descriptor error) and
+    /// returns what was set: the controller's line drops once every source is acknowledged.
+    pub fn acknowledge<R: Registers>(&self, regs: &mut R) -> u8 {
+        let status = regs.read8(self.base + SD_STS) & STS_CLEAR;
+        if status != 0 {
+            regs.write8(self.base + SD_STS, status);
+        }
+        status
     }
 
     /// The descriptor list memory (kept alive while the stream exists).
