@@ -20,6 +20,7 @@ use xen_ring::sndif::{
 use xen_ring::xs::{NO_TRANSACTION, Xenstore};
 
 use crate::hints::Hints;
+use crate::playback::PlaybackSource;
 use crate::policy::EventIds;
 use crate::stream::{Kind, StreamState};
 
@@ -187,14 +188,16 @@ impl<P: SharedMem> Connection<P> {
     }
 
     /// Closes the ports and unmaps the pages, as on CLOSE of the whole device: the guest
-    /// frees its grants right after it sees us leave Connected.
-    pub fn disconnect<G, E>(&mut self, grants: &mut G, evtchn: &mut E)
+    /// frees its grants right after it sees us leave Connected. Returns the pipelines of the
+    /// streams that were playing, to be faded out.
+    pub fn disconnect<G, E>(&mut self, grants: &mut G, evtchn: &mut E) -> Vec<PlaybackSource>
     where
         G: GrantTable<Page = P>,
         E: EventChannels,
     {
+        let mut playing = Vec::new();
         for mut stream in self.streams.drain(..) {
-            stream.state.close(grants);
+            playing.extend(stream.state.close_playing(grants));
             let _ = evtchn.close(stream.request_port);
             let _ = evtchn.close(stream.event_port);
             for page in [stream.ring.into_inner(), stream.events.into_inner()] {
@@ -203,6 +206,7 @@ impl<P: SharedMem> Connection<P> {
                 }
             }
         }
+        playing
     }
 }
 

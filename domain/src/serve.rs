@@ -8,6 +8,7 @@
 //! answers requests that were waiting for data or room, and sends position events.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
 use xen_ring::evtchn::EventChannels;
 use xen_ring::grant::{DomId, GrantTable};
@@ -16,6 +17,7 @@ use xen_ring::sndif::{Request, Response};
 use audio_hal::{AudioDevice, Direction, PcmStream};
 
 use crate::connection::{Connection, StreamChannel};
+use crate::fade::Fade;
 use crate::mixer::{Mixer, Recorder};
 use crate::pacing::Pacing;
 use crate::policy::Config;
@@ -51,9 +53,44 @@ pub(crate) struct Engine<G: GrantTable, E, D> {
     /// How far ahead of the card to mix, learned from when we run.
     pub pacing: Pacing,
     pub last_tick_us: Option<u64>,
+    /// Streams of vanished connections, fading out.
+    pub fading: Vec<Fade>,
+    scratch: Vec<i32>,
 }
 
 impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
+    pub fn new(
+        grants: G,
+        evtchn: E,
+        device: D,
+        config: Config,
+        mixer: Option<Mixer>,
+        recorder: Option<Recorder>,
+    ) -> Self {
+        Engine {
+            grants,
+            evtchn,
+            device,
+            config,
+            mixer,
+            recorder,
+            connections: BTreeMap::new(),
+            failed: BTreeSet::new(),
+            pacing: Pacing::default(),
+            last_tick_us: None,
+            fading: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Releases a connection: unmaps and unbinds everything; what was playing fades out.
+    pub fn retire(&mut self, key: (DomId, u32)) {
+        if let Some(mut connection) = self.connections.remove(&key) {
+            let playing = connection.disconnect(&mut self.grants, &mut self.evtchn);
+            self.fading.extend(playing.into_iter().map(Fade::new));
+        }
+    }
+
     fn ctx(&mut self, domid: DomId, now_us: u64) -> Ctx<'_, G> {
         Ctx {
             grants: &mut self.grants,
@@ -70,7 +107,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
     /// Answers what every connected guest has queued.
     pub fn service(&mut self, now_us: u64) {
         self.evtchn.take_pending(&mut |_| {});
-        let keys: alloc::vec::Vec<_> = self.connections.keys().copied().collect();
+        let keys: Vec<_> = self.connections.keys().copied().collect();
         for key in keys {
             let Some(mut connection) = self.connections.remove(&key) else {
                 continue;
@@ -138,7 +175,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
         self.last_tick_us = Some(now_us);
         self.play();
         self.record(now_us);
-        let keys: alloc::vec::Vec<_> = self.connections.keys().copied().collect();
+        let keys: Vec<_> = self.connections.keys().copied().collect();
         for key in keys {
             let Some(mut connection) = self.connections.remove(&key) else {
                 continue;
@@ -215,6 +252,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                 any |= stream.state.playing().is_some();
             }
         }
+        any |= !self.fading.is_empty();
         if !any && !mixer.running() {
             return;
         }
@@ -233,12 +271,16 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                     }
                 }
             }
+            for fade in &mut self.fading {
+                fade.skip(due.missed);
+            }
         }
         let frames = due.mix;
         if frames == 0 {
             return;
         }
         let end = mixer.written() + frames as u64;
+        let channels = usize::from(mixer.params().channels);
         let bus = mixer.bus(frames);
         for connection in self.connections.values_mut() {
             for stream in &mut connection.streams {
@@ -248,6 +290,10 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                 }
             }
         }
+        for fade in &mut self.fading {
+            fade.render(frames, channels, bus, &mut self.scratch);
+        }
+        self.fading.retain(|fade| !fade.done());
         if let Err(e) = mixer.commit(card) {
             log::warn!("card: playback write: {e}");
         }

@@ -374,13 +374,25 @@ impl<P: SharedMem> StreamState<P> {
 
     /// Unmaps the buffer and forgets the stream (CLOSE, re-OPEN, disconnect).
     pub fn close<G: GrantTable<Page = P>>(&mut self, grants: &mut G) {
+        let _ = self.close_playing(grants);
+    }
+
+    /// [`StreamState::close`], handing back the playback pipeline if it was running: its
+    /// last audio (our copy) can still be faded out.
+    pub fn close_playing<G: GrantTable<Page = P>>(
+        &mut self,
+        grants: &mut G,
+    ) -> Option<PlaybackSource> {
         self.pending = None;
-        if let Some(open) = self.open.take() {
-            for page in open.pages {
-                if let Err(e) = grants.unmap(page) {
-                    log::warn!("vsnd: buffer unmap failed: {e}");
-                }
+        let open = self.open.take()?;
+        for page in open.pages {
+            if let Err(e) = grants.unmap(page) {
+                log::warn!("vsnd: buffer unmap failed: {e}");
             }
+        }
+        match (open.run, open.io) {
+            (Run::Running, Io::Playback(source)) => Some(source),
+            _ => None,
         }
     }
 

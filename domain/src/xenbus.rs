@@ -27,7 +27,6 @@ use audio_hal::{AudioDevice, Direction};
 use crate::connection::{self, Connection};
 use crate::mixer::{Mixer, Recorder, choose_params};
 use crate::paced::Paced;
-use crate::pacing::Pacing;
 use crate::policy::Config;
 use crate::serve::Engine;
 
@@ -127,18 +126,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
         let config = crate::policy::read_overrides(&mut xs, &policy_root, &config);
         Ok(Backend {
             xs,
-            engine: Engine {
-                grants,
-                evtchn,
-                device,
-                config: config.clone(),
-                mixer,
-                recorder,
-                connections: BTreeMap::new(),
-                failed: BTreeSet::new(),
-                pacing: Pacing::default(),
-                last_tick_us: None,
-            },
+            engine: Engine::new(grants, evtchn, device, config.clone(), mixer, recorder),
             base_config: config,
             policy_root,
             root,
@@ -205,10 +193,7 @@ impl<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice> Backend<X, G,
     }
 
     fn disconnect(&mut self, key: (DomId, u32)) {
-        let engine = &mut self.engine;
-        if let Some(mut connection) = engine.connections.remove(&key) {
-            connection.disconnect(&mut engine.grants, &mut engine.evtchn);
-        }
+        self.engine.retire(key);
     }
 
     /// The policy in force.

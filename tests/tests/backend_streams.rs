@@ -355,6 +355,54 @@ fn a_guest_crashing_mid_stream_does_not_disturb_another() {
     );
 }
 
+/// A guest that dies mid-sound fades out over a few milliseconds instead of leaving a step,
+/// a click in everybody's sound.
+#[test]
+fn a_guest_that_dies_mid_sound_fades_out_without_a_click() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    // A constant level: cut off at once, it would drop by 16384 in one sample.
+    let level: Vec<u8> = (0..48 * 500)
+        .flat_map(|_| 16384i16.to_le_bytes().repeat(2))
+        .collect();
+    world
+        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &level)
+        .unwrap();
+    world.run_for_us(200_000);
+    world.guests[g].dead = true;
+    world.grants.kill(5);
+    let device = world.guests[g].device.clone();
+    e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
+    world
+        .xs
+        .connect(0)
+        .remove(0, &device.frontend_path())
+        .unwrap();
+    world.run_for_us(100_000);
+    assert!(!world.xs.exists(&device.backend_path()), "torn down");
+    let left: Vec<i16> = s16_samples(&world.card.played())
+        .into_iter()
+        .step_by(2)
+        .collect();
+    let last_full = left
+        .iter()
+        .rposition(|&s| s == 16384)
+        .expect("the level played");
+    let ending = &left[last_full..];
+    assert_eq!(*ending.last().unwrap(), 0, "the sound ended");
+    let steepest = ending
+        .windows(2)
+        .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+        .max()
+        .unwrap();
+    assert!(steepest < 100, "a step of {steepest} where the guest died");
+    let fade = ending.iter().position(|&s| s == 0).unwrap();
+    assert!(
+        (400..=500).contains(&fade),
+        "faded out over {fade} frames, not ~480 (10 ms)"
+    );
+}
+
 /// Whether a steady guest's audio reaches the card bit-exact while, on a host whose xenstore
 /// takes 2 ms per round trip (a busy dom0, nested virtualisation), a second guest connects
 /// and later crashes: dozens of round trips each time.
@@ -452,6 +500,8 @@ fn a_guest_that_suspends_mid_stream_reconnects_and_plays_again() {
     // The old rings and buffer were all released; only the new rings (two pages for each of
     // the two streams) are mapped.
     assert_eq!(world.grants.mapped_count(5), 4);
+    // The interrupted tone fades out over 10 ms; the new one starts after that.
+    world.run_for_us(20_000);
     let second = sine_s16(48000, 2000.0, 0.5, 2, 48 * 300);
     world
         .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &second)

@@ -320,6 +320,9 @@ case $SCENARIO in
 esac
 
 # ---- report -------------------------------------------------------------------------------
+# Every domain's memory and CPU time so far.
+say "domains at the end:"
+xl list
 # Pause every domain first, so that no debug-port line lands in the middle of the report
 # (pausing is instant; destroying audiovm with its card takes 10 s).
 for name in $(xl list 2>/dev/null | awk 'NR > 2 { print $1 }'); do

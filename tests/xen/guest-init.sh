@@ -35,6 +35,12 @@ step() { echo "GUEST-STEP $1 $2 at $(up)"; [ "$2" = ok ] || OK=failed; }
 for driver in $(echo "$DRIVERS" | tr ',' ' '); do
     modprobe $driver || step "modprobe $driver" failed
 done
+# ALSA's and the frontend's debug messages (timeouts, xruns) go to dmesg, which a failed run
+# prints.
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null &&
+    for m in snd_pcm snd_xen_front snd_hda_intel; do
+        echo "module $m +p" >/sys/kernel/debug/dynamic_debug/control 2>/dev/null
+    done
 i=0
 while [ $i -lt 120 ] && ! [ -e /dev/snd/pcmC0D0p ]; do
     sleep 0.5
@@ -70,7 +76,8 @@ for s in $(echo "$STEPS" | tr '+' ' '); do
             while [ "$(xenstore-read data/go 2>/dev/null)" != 1 ]; do sleep 0.1; done
             step sync ok ;;
         play:*)
-            if aplay -q -D $DEV /root/${s#play:}.wav; then step $s ok; else step $s failed; fi ;;
+            # Not quiet: underruns ("underrun!!!") and their recovery show on the console.
+            if aplay -D $DEV /root/${s#play:}.wav; then step $s ok; else step $s failed; fi ;;
         loop:*)
             echo "GUEST-STEP $s started at $(up)"
             while aplay -q -D $DEV /root/${s#loop:}.wav; do :; done
@@ -90,7 +97,7 @@ for s in $(echo "$STEPS" | tr '+' ' '); do
         *) step "$s(unknown)" failed ;;
     esac
 done
-[ $OK = ok ] || dmesg | grep -iE 'snd|sound' | tail -20
+[ $OK = ok ] || dmesg | tail -25
 echo "GUEST-DONE $OK uptime=$(up)"
 [ -z "$INTERACTIVE" ] || exec setsid cttyhack sh
 poweroff -f
