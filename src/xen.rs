@@ -18,6 +18,8 @@ use xen_ring::xs::{NO_TRANSACTION, Xenstore};
 
 use crate::image::Card;
 
+/// Time per tick for sending queued log text (a fifth of the tick).
+const LOG_BUDGET_US: u64 = 200;
 /// Exit code when Xen is there but unusable.
 const EXIT_XEN: u8 = 8;
 
@@ -87,6 +89,8 @@ fn run<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice>(
     );
     // Handshake work ticks the card between xenstore round trips (see Backend::set_clock).
     backend.set_clock(uptime_us);
+    // Log lines leave a little per tick from now on: each console byte is a trap to Xen.
+    boot::console::defer();
     boot::apic::start_periodic(1000);
     loop {
         // Audio first: a guest coming or going costs many xenstore round trips.
@@ -94,6 +98,7 @@ fn run<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice>(
         backend.tick(now);
         backend.service(now);
         backend.poll();
+        boot::console::drain(LOG_BUDGET_US);
         boot::apic::wait_for_tick();
     }
 }

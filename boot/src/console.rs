@@ -2,7 +2,10 @@
 //! crate, each line stamped with the time since boot.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use heapless::Deque;
+use spin::Mutex;
 
 use crate::time::{self, TscSource};
 use crate::{cpu, port};
@@ -18,6 +21,16 @@ static DEBUG_PORT_ON: AtomicBool = AtomicBool::new(false);
 /// Whether COM1 gets the log too (see [`serial_off`]).
 static SERIAL_ON: AtomicBool = AtomicBool::new(true);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
+/// Whether log text waits in [`PENDING`] for [`drain`] instead of going out at once.
+static DEFERRED: AtomicBool = AtomicBool::new(false);
+/// Log text not sent yet, and how many bytes did not fit.
+static PENDING: Mutex<Deque<u8, PENDING_BYTES>> = Mutex::new(Deque::new());
+static DROPPED: AtomicUsize = AtomicUsize::new(0);
+/// A few seconds of warnings; beyond that, lines are dropped and counted.
+const PENDING_BYTES: usize = 8192;
+/// Bytes sent per port write while draining: small, so that the time budget holds even where
+/// every byte is a slow exit.
+const DRAIN_CHUNK: usize = 4;
 static mut TSC_SOURCE: TscSource = TscSource::Guess;
 
 /// Programs COM1 for 115200 8N1 and installs the logger.
@@ -138,7 +151,69 @@ pub fn serial_off() {
 /// that many bytes may follow.
 const UART_FIFO: usize = 16;
 
+/// From now on, log text is queued and sent by [`drain`], a little at a time: where every
+/// console byte is a trap to the hypervisor (tens of microseconds each under nested
+/// emulation), a line written at once would stall the audio loop for milliseconds. Errors
+/// still go out at once, and [`flush`] (called on exit) sends everything left.
+pub fn defer() {
+    DEFERRED.store(true, Ordering::Relaxed);
+}
+
+/// Sends queued log text for about `budget_us` microseconds (at least a few bytes).
+pub fn drain(budget_us: u64) {
+    let start = uptime_us();
+    loop {
+        let mut chunk = [0u8; DRAIN_CHUNK];
+        let mut n = 0;
+        if let Some(mut pending) = PENDING.try_lock() {
+            while n < chunk.len()
+                && let Some(byte) = pending.pop_front()
+            {
+                chunk[n] = byte;
+                n += 1;
+            }
+            let dropped = DROPPED.load(Ordering::Relaxed);
+            if n == 0 && dropped > 0 {
+                DROPPED.store(0, Ordering::Relaxed);
+                drop(pending);
+                log::warn!("console: {dropped} bytes of log dropped");
+                continue;
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        send_now(&chunk[..n]);
+        if uptime_us().saturating_sub(start) >= budget_us {
+            return;
+        }
+    }
+}
+
+/// Sends everything queued, and stops queueing.
+pub fn flush() {
+    DEFERRED.store(false, Ordering::Relaxed);
+    drain(u64::MAX);
+}
+
 fn send(bytes: &[u8]) {
+    if DEFERRED.load(Ordering::Relaxed) {
+        // `try_lock`: a fault while the queue is held must still be reported.
+        if let Some(mut pending) = PENDING.try_lock() {
+            if pending.capacity() - pending.len() >= bytes.len() {
+                for &byte in bytes {
+                    let _ = pending.push_back(byte);
+                }
+            } else {
+                DROPPED.fetch_add(bytes.len(), Ordering::Relaxed);
+            }
+            return;
+        }
+    }
+    send_now(bytes);
+}
+
+fn send_now(bytes: &[u8]) {
     if SERIAL_ON.load(Ordering::Relaxed) {
         for chunk in bytes.chunks(UART_FIFO) {
             // Wait (bounded) for an empty FIFO; a missing UART reads 0xff.
@@ -188,6 +263,10 @@ impl log::Log for Logger {
             log::Level::Debug => "DEBUG ",
             log::Level::Trace => "TRACE ",
         };
+        if record.level() == log::Level::Error {
+            // What went wrong goes out now, after what was queued before it.
+            flush();
+        }
         let mut console = Console::new();
         stamp.iter().for_each(|&b| console.push(b));
         let _ = console.write_str(level);

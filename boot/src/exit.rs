@@ -4,7 +4,7 @@
 //! `(v << 1) | 1`: we write 0 for success (status 1) and 1 + code for failures (status 3,
 //! 5, ...). Test harnesses map the status back with [`decode_qemu_status`].
 
-use crate::{cpu, port};
+use crate::{console, cpu, port};
 
 /// The `isa-debug-exit` I/O port.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -28,6 +28,7 @@ pub fn decode_qemu_status(status: i32) -> Option<ExitCode> {
 
 /// Stops the domain with `code`.
 pub fn exit(code: ExitCode) -> ! {
+    console::flush();
     let value = match code {
         ExitCode::Success => 0,
         ExitCode::Failure(n) => 1 + u32::from(n),
