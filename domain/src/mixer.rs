@@ -14,8 +14,8 @@ use audio_hal::{Capabilities, Error, PcmFormat, PcmParams, PcmStream, RATES};
 use crate::dsp::{MAX, MIN, Sample, convert};
 
 /// Device buffer: the DMA position is only tracked across wraps if we look at least once per
-/// buffer, so it must outlast the longest time the domain may not run (a busy host, nested
-/// virtualisation): 341 ms at 48 kHz. Only `lead` frames of it ever hold audio.
+/// half buffer, so it must outlast twice the longest time the domain may not run (a busy
+/// host, nested virtualisation): 341 ms at 48 kHz. Only `lead` frames of it ever hold audio.
 const BUFFER_FRAMES: u32 = 16384;
 /// Late or overrun warnings at most this often (in device frames): on a slow console a
 /// warning per tick would itself make every tick late.

@@ -199,7 +199,7 @@ scenario_card() {
     start_audiovm || return
     # The image plays its chime once the card is up, then says it idles.
     wait_avm 'idle|vsnd backend ready|ERROR|EXCEPTION|panic' 90 || fail "audiovm did not finish starting"
-    avm_says 'audiovm[:a-z]*: ready$' || fail "audiovm did not bring the card up"
+    avm_says 'audiovm[:a-z]*: ready(:|$)' || fail "audiovm did not bring the card up"
     sleep 1
     avm_crashed
     avm_alive

@@ -70,6 +70,9 @@ pub struct OutputStream<B, L> {
     consumed: u64,
     /// Prepared (reset) and not started since: the DMA will begin at the buffer's start.
     fresh: bool,
+    /// Restarted after a stop: the DMA may begin again at the buffer's start, a backwards
+    /// jump that is real (see `advance`).
+    restarted: bool,
     /// Started, and not stopped since.
     running: bool,
 }
@@ -234,6 +237,7 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             last_lpib: 0,
             consumed: 0,
             fresh: true,
+            restarted: false,
             running: false,
         };
         stream.program(regs, clock)?;
@@ -310,6 +314,7 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
         } else {
             regs.read32(self.base + SD_LPIB) % self.cyclic_bytes
         };
+        self.restarted = !self.fresh;
         self.fresh = false;
         // Interrupts on completion and on errors (they reach the CPU only if the controller
         // enables this descriptor in INTCTL); `stop` clears them.
@@ -377,16 +382,24 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
 
     /// Bytes the hardware has fetched since `prepare`, given its current position in the
     /// cyclic buffer (from the DMA position buffer, or LPIB), counting wraps. Call at least
-    /// once per buffer length to see every wrap. Positions past the buffer (a device that
+    /// once per half buffer to see every wrap. Positions past the buffer (a device that
     /// returns garbage) are ignored, and so is any position before the first start after
     /// `prepare`: the DMA has not moved, but QEMU keeps LPIB, and the position buffer its
     /// slot, across a descriptor reset.
     pub fn advance(&mut self, position: u32) -> u64 {
-        if !self.fresh && position < self.cyclic_bytes {
-            let delta = (position + self.cyclic_bytes - self.last_lpib) % self.cyclic_bytes;
-            self.consumed += u64::from(delta);
-            self.last_lpib = position;
+        if self.fresh || position >= self.cyclic_bytes {
+            return self.consumed;
         }
+        let delta = (position + self.cyclic_bytes - self.last_lpib) % self.cyclic_bytes;
+        // Backwards by more than half the buffer is no wrap but a stale read (a position
+        // buffer the device has not written yet): counting it as one would put us a whole
+        // buffer ahead of the DMA. Callers look far more often than every half buffer.
+        if position < self.last_lpib && delta > self.cyclic_bytes / 2 && !self.restarted {
+            return self.consumed;
+        }
+        self.restarted = false;
+        self.consumed += u64::from(delta);
+        self.last_lpib = position;
         self.consumed
     }
 

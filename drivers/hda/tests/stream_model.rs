@@ -289,6 +289,35 @@ fn stuck_position_buffer_falls_back_to_lpib() {
     }
 }
 
+// §6 item 23: a position that goes back for a moment (a stale read of the position buffer,
+// seen under Xen passthrough) is no wrap: counting it as one would put the mixer a whole
+// buffer ahead of the DMA, a buffer of silence for every guest.
+#[test]
+fn a_stale_backwards_position_is_not_counted_as_a_wrap() {
+    let model = Model::new();
+    let mut card = card(&model);
+    // 128 ms of buffer: the DMA has not wrapped yet when the stale read comes.
+    playing(&model, &mut card, 64);
+    let s = card.stream(Direction::Playback).unwrap();
+    for ms in 1..=10 {
+        model.advance_ms(1);
+        assert_eq!(s.position(), Ok(ms * FRAMES_PER_MS));
+    }
+    // The buffer shows where the DMA was 5 ms ago.
+    model.hw().faults.posbuf_stuck = Some((5 * FRAMES_PER_MS * 4) as u32);
+    model.advance_ms(1);
+    let during = s.position().unwrap();
+    assert!(
+        during <= 11 * FRAMES_PER_MS,
+        "{during} frames: a wrap was counted"
+    );
+    model.hw().faults.posbuf_stuck = None;
+    for ms in 12..=30 {
+        model.advance_ms(1);
+        assert_eq!(s.position(), Ok(ms * FRAMES_PER_MS));
+    }
+}
+
 // §6 item 23: a healthy position buffer is trusted through its wraps (where it reads 0)
 // and LPIB is read at most rarely: reading it costs a hypervisor exit.
 #[test]
