@@ -22,6 +22,9 @@ const XEN_ARGS: &str = "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all
     console_timestamps=boot conring_size=1M dom0_mem=768M,max:768M noreboot smap=0 \
     spec-ctrl=eager-fpu";
 const DOM0_ARGS: &str = "console=hvc0 earlyprintk=xen loglevel=6";
+/// The machine prints something at least this often (its longest quiet stretch, the Linux
+/// HVM domain of `linux-audio` booting, took up to 160 s on a busy host); longer means a hang.
+const SILENCE: Duration = Duration::from_secs(180);
 /// dom0 prints this, then powers off; QEMU should exit right after.
 pub const RESULT_MARKER: &str = "AUDIOVM-E2E RESULT=";
 
@@ -187,6 +190,7 @@ impl Boot<'_> {
         let mut lines = Vec::new();
         let mut deadline = start + self.timeout;
         let mut timed_out = false;
+        let mut silent_since = Instant::now();
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -199,8 +203,9 @@ impl Boot<'_> {
                 stop(&mut child);
                 break;
             }
-            match receive.recv_timeout(deadline - now) {
+            match receive.recv_timeout((deadline - now).min(SILENCE)) {
                 Ok((at, text)) => {
+                    silent_since = Instant::now();
                     let at = at.as_secs_f64();
                     let _ = writeln!(log, "[{at:8.2}] {text}");
                     if text.starts_with("AUDIOVM-E2E") {
@@ -215,7 +220,18 @@ impl Boot<'_> {
                     }
                     lines.push(Line { at, text });
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Nested TCG sometimes hangs a kernel at boot: give up early.
+                    if silent_since.elapsed() >= SILENCE {
+                        deadline = Instant::now();
+                        let _ = writeln!(
+                            log,
+                            "[{:8.2}] no output for {} s",
+                            start.elapsed().as_secs_f64(),
+                            SILENCE.as_secs()
+                        );
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }

@@ -84,8 +84,8 @@ pub fn run(artifacts: &Artifacts, names: &[&str]) -> Result<(), String> {
     let started = std::time::Instant::now();
     let machine = prepare(artifacts)?;
     // Retries stop once the suite has run this long, so that a broken image cannot make
-    // it take more than about 15 minutes.
-    let retry_budget = std::time::Duration::from_secs(8 * 60);
+    // it take more than about 15 minutes (five scenarios take 5-6 minutes).
+    let retry_budget = std::time::Duration::from_secs(11 * 60);
     let outcomes: Vec<scenario::Outcome> = names
         .iter()
         .map(|name| scenario::run(&machine, name, started.elapsed() < retry_budget))
