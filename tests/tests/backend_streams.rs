@@ -327,15 +327,7 @@ fn a_guest_crashing_mid_stream_does_not_disturb_another() {
         .unwrap();
     world.run_for_us(300_000);
     // The guest dies: its grants die with it, and the toolstack tears the device down.
-    world.guests[crashing].dead = true;
-    world.grants.kill(6);
-    let device = world.guests[crashing].device.clone();
-    e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
-    world
-        .xs
-        .connect(0)
-        .remove(0, &device.frontend_path())
-        .unwrap();
+    let device = world.destroy(crashing);
     assert!(world.run_until_done(2_000_000));
     let played = world.card.played();
     let start = find(&played, &data[..64]).expect("played");
@@ -369,15 +361,7 @@ fn a_guest_that_dies_mid_sound_fades_out_without_a_click() {
         .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &level)
         .unwrap();
     world.run_for_us(200_000);
-    world.guests[g].dead = true;
-    world.grants.kill(5);
-    let device = world.guests[g].device.clone();
-    e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
-    world
-        .xs
-        .connect(0)
-        .remove(0, &device.frontend_path())
-        .unwrap();
+    let device = world.destroy(g);
     world.run_for_us(100_000);
     assert!(!world.xs.exists(&device.backend_path()), "torn down");
     let left: Vec<i16> = s16_samples(&world.card.played())
@@ -427,15 +411,7 @@ fn steady_through_a_slow_xenstore(backend_has_the_clock: bool) -> bool {
     world.run_for_us(200_000);
     let other = world.add_guest(6, &CardConfig::typical(), Kernel::Released);
     world.run_for_us(200_000);
-    world.guests[other].dead = true;
-    world.grants.kill(6);
-    let device = world.guests[other].device.clone();
-    e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
-    world
-        .xs
-        .connect(0)
-        .remove(0, &device.frontend_path())
-        .unwrap();
+    let device = world.destroy(other);
     assert!(world.run_until_done(2_000_000));
     assert!(!world.xs.exists(&device.backend_path()), "torn down");
     let played = world.card.played();
@@ -731,15 +707,7 @@ fn a_guest_saved_and_restored_under_a_new_domid_plays_again() {
         .unwrap();
     world.run_for_us(50_000);
     // `xl save`: the domain is gone, and the toolstack removes its devices.
-    world.guests[g].dead = true;
-    world.grants.kill(5);
-    let device = world.guests[g].device.clone();
-    e2e::sim::toolstack::begin_remove_vsnd(&world.xs, &device).unwrap();
-    world
-        .xs
-        .connect(0)
-        .remove(0, &device.frontend_path())
-        .unwrap();
+    let device = world.destroy(g);
     world.run_for_us(10_000);
     assert!(!world.xs.exists(&device.backend_path()));
     assert_eq!(world.grants.mapped_count(5), 0);

@@ -260,6 +260,21 @@ impl World {
         self.guests.len() - 1
     }
 
+    /// Guest `g` is destroyed (`xl destroy`): its grants die with it, and the toolstack
+    /// removes its vsnd device and its frontend directory. Returns the device.
+    pub fn destroy(&mut self, g: usize) -> VsndDevice {
+        let guest = &mut self.guests[g];
+        guest.dead = true;
+        self.grants.kill(guest.domid);
+        let device = guest.device.clone();
+        super::toolstack::begin_remove_vsnd(&self.xs, &device).unwrap();
+        self.xs
+            .connect(0)
+            .remove(0, &device.frontend_path())
+            .unwrap();
+        device
+    }
+
     /// Makes every xenstore request of the backend take `us` microseconds, during which the
     /// card plays on, as on a host where dom0's xenstored is slow to answer.
     pub fn slow_xenstore(&mut self, us: u64) {
