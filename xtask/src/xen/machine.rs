@@ -97,6 +97,9 @@ impl Boot<'_> {
         // At 00:1b.0, where real ICH9 boards have it, as examples/audiovm.cfg says.
         .args(["-device", "ich9-intel-hda,id=hda,bus=pcie.0,addr=0x1b"])
         .args(["-device", "hda-duplex,bus=hda.0,audiodev=snd0"])
+        // QEMU's codec drops audio itself when the host does not run it in time: said on
+        // stderr, so that a gap in the recording can be told from one of audiovm's.
+        .args(["-trace", "hda_audio_overrun"])
         .arg("-audiodev")
         .arg(format!(
             "wav,id=snd0,path={},out.frequency=48000,out.channels=2",

@@ -90,6 +90,17 @@ fn once(machine: &Machine, name: &str, tag: &str) -> Result<Vec<String>, String>
     }
     .run()?;
     let mut notes = measurements(&run);
+    let overruns = run
+        .lines
+        .iter()
+        .filter(|l| l.text.contains("hda_audio_overrun"))
+        .count();
+    if overruns > 0 {
+        notes.push(format!(
+            "QEMU dropped audio {overruns} times (hda_audio_overrun: the host was too busy); \
+             gaps in the recording may be QEMU's"
+        ));
+    }
     notes.extend(start_to_sound(&run, &wav));
     notes.push(format!("machine ran {:.0} s", run.elapsed.as_secs_f64()));
     // The recording is checked even when dom0 failed: it tells how far the sound got.
