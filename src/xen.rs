@@ -51,16 +51,13 @@ pub fn serve(info: &BootInfo, base: u32, card: Option<Card>) -> ! {
     let config = policy(info);
     match card {
         Some(card) => {
-            let mut device = HdaDevice::new(
+            let device = HdaDevice::new(
                 card.controller,
                 card.codec,
                 card.route,
                 card.capture,
                 BootDma,
             );
-            // Passed through by Xen, the card's DMA position buffer was seen to lag, stop and
-            // read 0 for long enough to stall guests: LPIB is a plain register read here.
-            device.use_link_positions();
             run(Backend::start(xs, grants, evtchn, device, config))
         }
         None => {

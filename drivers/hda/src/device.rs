@@ -134,13 +134,6 @@ impl<R: Registers, C: Clock, D: DmaAlloc> HdaDevice<R, C, D> {
         Ok(Some(card))
     }
 
-    /// Reads stream positions from LPIB only, never from the DMA position buffer: for a
-    /// platform where the buffer is known to go stale (Xen passthrough, where LPIB is a
-    /// directly mapped register read anyway).
-    pub fn use_link_positions(&mut self) {
-        self.ports.positions_broken = true;
-    }
-
     /// Recovers from a controller reset (or a controller in an unknown state): everything
     /// is set up again and running streams resume. Errors: `DeviceGone`, `Timeout` (the
     /// controller or the codec did not come back), `Hardware`.

@@ -289,22 +289,6 @@ fn stuck_position_buffer_falls_back_to_lpib() {
     }
 }
 
-// A platform that distrusts the position buffer (Xen passthrough) gets LPIB from the first
-// look: a buffer reading 0 is not believed even once.
-#[test]
-fn link_positions_ignore_the_position_buffer_from_the_start() {
-    let model = Model::new();
-    let mut card = card(&model);
-    card.use_link_positions();
-    model.hw().faults.posbuf_stuck = Some(0);
-    playing(&model, &mut card, 64);
-    let s = card.stream(Direction::Playback).unwrap();
-    for ms in 1..=20 {
-        model.advance_ms(1);
-        assert_eq!(s.position(), Ok(ms * FRAMES_PER_MS), "{ms} ms");
-    }
-}
-
 // §6 item 23: a position buffer the device stops writing at some value in the buffer (seen
 // under Xen passthrough) is given up for LPIB once it trails by an eighth of the buffer,
 // instead of freezing the stream's position for good.
