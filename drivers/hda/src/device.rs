@@ -383,21 +383,6 @@ impl<R: Registers, C: Clock, D: DmaAlloc> PcmStream for Ports<R, C, D> {
                         self.lpib_at_zero[slot] = Some(lpib);
                         0
                     }
-                } else if self.last_position[slot] == Some(dpib) {
-                    // No progress since the last look: fine for a moment (the DMA moves in
-                    // bursts), but a buffer the device stopped writing (seen under Xen
-                    // passthrough) would freeze every guest. LPIB tells: it may trail the DMA
-                    // by the FIFO on real hardware, never by an eighth of the buffer.
-                    let lpib = link_position(descriptor, regs)?;
-                    let cyclic = descriptor.cyclic_bytes();
-                    let apart = (lpib + cyclic - dpib) % cyclic;
-                    if apart.min(cyclic - apart) > cyclic / 8 {
-                        log::warn!("hda: DMA position buffer stopped at {dpib:#x}; using LPIB");
-                        self.positions_broken = true;
-                        lpib
-                    } else {
-                        dpib
-                    }
                 } else {
                     dpib
                 }

@@ -289,31 +289,6 @@ fn stuck_position_buffer_falls_back_to_lpib() {
     }
 }
 
-// §6 item 23: a position buffer the device stops writing at some value in the buffer (seen
-// under Xen passthrough) is given up for LPIB once it trails by an eighth of the buffer,
-// instead of freezing the stream's position for good.
-#[test]
-fn a_position_buffer_that_stops_moving_is_replaced_by_lpib() {
-    let model = Model::new();
-    let mut card = card(&model);
-    // 128 ms of buffer: an eighth is 16 ms.
-    playing(&model, &mut card, 64);
-    let s = card.stream(Direction::Playback).unwrap();
-    for ms in 1..=10 {
-        model.advance_ms(1);
-        assert_eq!(s.position(), Ok(ms * FRAMES_PER_MS));
-    }
-    model.hw().faults.posbuf_stuck = Some((10 * FRAMES_PER_MS * 4) as u32);
-    for _ in 11..=30 {
-        model.advance_ms(1);
-        s.position().unwrap();
-    }
-    for ms in 31..=60 {
-        model.advance_ms(1);
-        assert_eq!(s.position(), Ok(ms * FRAMES_PER_MS), "{ms} ms");
-    }
-}
-
 // §6 item 23: a position that goes back for a moment (a stale read of the position buffer,
 // seen under Xen passthrough) is no wrap: counting it as one would put the mixer a whole
 // buffer ahead of the DMA, a buffer of silence for every guest.
