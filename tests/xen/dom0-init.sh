@@ -54,20 +54,14 @@ hda_bdf() {
     done
 }
 
-# Makes the HDA controller assignable to a driver domain.
-card_assignable() {
-    local bdf
+# Makes the card assignable and creates the driver domain from the example config; extra
+# arguments are xl config overrides.
+start_audiovm() {
+    local bdf t rc tty
     bdf=$(hda_bdf)
     [ -n "$bdf" ] || { fail "dom0 sees no HDA controller"; return 1; }
     say "HDA controller $bdf"
     xl pci-assignable-add $bdf || { fail "xl pci-assignable-add $bdf"; return 1; }
-}
-
-# Makes the card assignable and creates the driver domain from the example config; extra
-# arguments are xl config overrides.
-start_audiovm() {
-    local t rc tty
-    card_assignable || return 1
     t=$(up)
     say "create audiovm"
     xl create /etc/xen/audiovm.cfg "$@" >/tmp/xl-audiovm.log 2>&1
@@ -249,19 +243,14 @@ scenario_capture() {
     avm_says "vsnd $denied: capture denied" || fail "audiovm did not log a capture refusal for guest2"
 }
 
-# Starts audiovm and two guests running the steps $1 and $2 after a common go.
-two_guests_go() {
-    start_audiovm || return 1
+scenario_two_guests() {
+    start_audiovm || return
     wait_backend
-    run_guest guest "sync+$1" || return 1
-    run_guest guest2 "sync+$2" || return 1
-    wait_ready guest && wait_ready guest2 || return 1
+    run_guest guest sync+play:low-440 || return
+    run_guest guest2 sync+play:high-1k || return
+    wait_ready guest && wait_ready guest2 || return
     go guest
     go guest2
-}
-
-scenario_two_guests() {
-    two_guests_go play:low-440 play:high-1k || return
     say "both guests told to play"
     wait_gone guest 120
     wait_gone guest2 60
@@ -270,7 +259,13 @@ scenario_two_guests() {
 }
 
 scenario_crash() {
-    two_guests_go play:survivor-440 loop:high-1k || return
+    start_audiovm || return
+    wait_backend
+    run_guest guest sync+play:survivor-440 || return
+    run_guest guest2 sync+loop:high-1k || return
+    wait_ready guest && wait_ready guest2 || return
+    go guest
+    go guest2
     sleep 4
     if [ -z "$(domid_of guest2)" ]; then
         fail "guest2 stopped by itself before it could be destroyed (its console says why)"
@@ -287,8 +282,10 @@ scenario_crash() {
 # Debian kernel, busybox and aplay: tests/xen/linux-audio.cfg) plays the tone itself. The host
 # reads its start-up time, memory and start-to-sound delay as it does audiovm's.
 scenario_linux_audio() {
-    local t
-    card_assignable || return
+    local bdf t
+    bdf=$(hda_bdf)
+    [ -n "$bdf" ] || { fail "dom0 sees no HDA controller"; return; }
+    xl pci-assignable-add $bdf || { fail "xl pci-assignable-add $bdf"; return; }
     t=$(up)
     say "create linux-audio"
     xl create /etc/xen/linux-audio.cfg \
