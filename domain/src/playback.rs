@@ -24,9 +24,10 @@ use crate::dsp::resample::Resampler;
 use crate::dsp::{Sample, channels, convert};
 use crate::volume;
 
-/// Ticks in flight between the mixer and the DAC; more means the device stalled, and the
-/// oldest records are merged (the position only lags, never jumps ahead).
-const IN_FLIGHT: usize = 64;
+/// Ticks in flight between the mixer and the DAC: enough for the largest lead (half the
+/// card's buffer, a tick per millisecond). Beyond it the newest records are merged, so the
+/// position moves in coarser steps; it never freezes, and never runs ahead of the device.
+const IN_FLIGHT: usize = 256;
 
 /// Why a stream cannot be played.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,8 +201,11 @@ impl PlaybackSource {
 
     /// Records that everything rendered so far plays once the device reaches `frame`.
     pub fn commit(&mut self, frame: u64) {
+        // Dropping the oldest record instead would leave only records the device has not
+        // reached yet whenever the lead spans more ticks than the queue holds: the position,
+        // and with it the guest's wakeups, would stop until the mixer fell behind.
         if self.in_flight.len() == IN_FLIGHT {
-            self.in_flight.pop_front();
+            self.in_flight.pop_back();
         }
         self.in_flight.push_back((frame, self.consumed));
     }
