@@ -391,9 +391,10 @@ impl<B: DmaRegion, L: DmaRegion> OutputStream<B, L> {
             return self.consumed;
         }
         let delta = (position + self.cyclic_bytes - self.last_lpib) % self.cyclic_bytes;
-        // Backwards by more than half the buffer is no wrap but a stale read (a position
-        // buffer the device has not written yet): counting it as one would put us a whole
-        // buffer ahead of the DMA. Callers look far more often than every half buffer.
+        // Callers look far more often than every half buffer, so a real wrap moves less than
+        // half a buffer forwards. A small step backwards is a stale read instead (a position
+        // buffer the device has not written yet): taken as a wrap, it would put us a whole
+        // buffer ahead of the DMA.
         if position < self.last_lpib && delta > self.cyclic_bytes / 2 && !self.restarted {
             return self.consumed;
         }
