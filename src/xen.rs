@@ -46,6 +46,10 @@ pub fn serve(info: &BootInfo, base: u32, card: Option<Card>) -> ! {
         .unwrap_or_else(|| fail("cannot read our domid from xenstore"));
     xs.set_domid(domid);
     log::info!("domid {domid}");
+    match xen.console() {
+        Ok(console) => boot::console::use_pv_console(console),
+        Err(e) => log::warn!("no PV console ({e}): the log stays on the debug port"),
+    }
     let grants = xen.grants(info).unwrap_or_else(|e| fail(e));
     let evtchn = xen.event_channels();
     let config = policy(info);
@@ -89,7 +93,7 @@ fn run<X: Xenstore, G: GrantTable, E: EventChannels, D: AudioDevice>(
     );
     // Handshake work ticks the card between xenstore round trips (see Backend::set_clock).
     backend.set_clock(uptime_us);
-    // Log lines leave a little per tick from now on: each console byte is a trap to Xen.
+    // Log lines leave once per tick from now on, into the PV console.
     boot::console::defer();
     boot::apic::start_periodic(1000);
     loop {

@@ -45,7 +45,12 @@ say "toolstack ready at uptime $(up)"
 AVM=
 # Everything audiovm wrote to Xen's debug port (port 0xe9 lines appear as "(dN) ...").
 AVM_IDS=
-avm_console() { for id in $AVM_IDS; do xl dmesg | grep -a "(d$id)"; done | tr -d '\r'; }
+# audiovm's log: boot, errors and its exit report on Xen's debug port (xl dmesg), the rest on
+# its PV console (xenconsoled's guest-audiovm.log).
+avm_console() {
+    { for id in $AVM_IDS; do xl dmesg | grep -a "(d$id)"; done
+      cat $LOGS/guest-audiovm.log 2>/dev/null; } | tr -d '\r'
+}
 avm_says() { { avm_console; tr -d '\r' < $LOGS/audiovm-serial.log; } 2>/dev/null | grep -qE "$1"; }
 
 hda_bdf() {
@@ -333,7 +338,7 @@ avm_console | sed 's/^/  audiovm| /'
 for log in $LOGS/guest-*.log; do
     [ -e "$log" ] || continue
     name=${log#$LOGS/guest-}
-    [ "$name" = audiovm.log ] && continue # HVM: its console is the serial port, above
+    [ "$name" = audiovm.log ] && continue # in audiovm's console above
     say "console of ${name%.log}:"
     tr -d '\r' <$log | sed "s/^/  ${name%.log}| /"
 done

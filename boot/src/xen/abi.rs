@@ -7,6 +7,8 @@ pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
 pub const HVMOP_GET_PARAM: u64 = 1;
 pub const HVM_PARAM_STORE_PFN: u32 = 1;
 pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
+pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
+pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
 
 pub const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
 pub const EVTCHNOP_CLOSE: u64 = 3;

@@ -10,6 +10,7 @@
 //! routing (callback vectors, per-vCPU upcalls) out of the picture.
 
 mod abi;
+pub mod console;
 pub mod evtchn;
 pub mod gnttab;
 pub mod hypercall;
@@ -20,6 +21,7 @@ use core::cell::UnsafeCell;
 
 use crate::cpu;
 
+pub use console::PvConsole;
 pub use evtchn::XenEvtchn;
 pub use gnttab::XenGrants;
 pub use store::XenStore;
@@ -169,6 +171,19 @@ impl Xen {
     /// Our event channels.
     pub fn event_channels(&self) -> XenEvtchn {
         XenEvtchn::new(self.shared_info)
+    }
+
+    /// The PV console (its page and event channel from the HVM parameters).
+    pub fn console(&self) -> Result<PvConsole, XenError> {
+        let pfn = self.hvm_param(abi::HVM_PARAM_CONSOLE_PFN)?;
+        let port = self.hvm_param(abi::HVM_PARAM_CONSOLE_EVTCHN)?;
+        if pfn == 0 || port == 0 {
+            return Err(XenError::MissingParam(abi::HVM_PARAM_CONSOLE_PFN));
+        }
+        // SAFETY: Xen set this page aside for the console (it is not in the RAM map the
+        // heap and DMA pools come from), and the console is created once.
+        let page = unsafe { page::PhysPage::new((pfn << 12) as usize) };
+        Ok(PvConsole::new(page, port as u32, self.event_channels()))
     }
 
     /// The xenstore connection (its page and event channel from the HVM parameters).
