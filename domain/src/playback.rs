@@ -54,9 +54,6 @@ pub struct PlaybackSource {
     gains: [u32; 8],
     /// Bytes read by the mixer since OPEN (the read position, unwrapped).
     consumed: u64,
-    /// Bytes the guest wrote since OPEN (or since the last STOP): with `consumed`, how much
-    /// of its audio is still to be read.
-    written: u64,
     /// (device frame, `consumed` once that frame has played).
     in_flight: VecDeque<(u64, u64)>,
     /// Bytes the device has played since OPEN: the guest's position.
@@ -89,7 +86,6 @@ impl PlaybackSource {
             resampler,
             gains: [volume::UNITY; 8],
             consumed: 0,
-            written: 0,
             in_flight: VecDeque::with_capacity(IN_FLIGHT),
             played: 0,
             decoded: Vec::new(),
@@ -117,20 +113,12 @@ impl PlaybackSource {
     pub fn write(&mut self, offset: usize, bytes: &[u8]) {
         if let Some(slot) = self.ring.get_mut(offset..offset + bytes.len()) {
             slot.copy_from_slice(bytes);
-            self.written += bytes.len() as u64;
         }
-    }
-
-    /// Bytes the guest wrote that the mixer has not read yet (0 once it is reading past
-    /// them: an underrun, or a stream that ended).
-    pub fn buffered(&self) -> u64 {
-        self.written.saturating_sub(self.consumed)
     }
 
     /// Silences the buffer (TRIGGER STOP): what was not played is dropped, as ALSA drops it.
     pub fn clear(&mut self) {
         convert::fill_silence(self.format, &mut self.ring);
-        self.written = self.consumed;
         if let Some(r) = self.resampler.as_mut() {
             r.reset();
         }

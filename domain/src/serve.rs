@@ -174,7 +174,6 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
         self.pacing.observe(now_us);
         self.last_tick_us = Some(now_us);
         self.play();
-        self.notice_dead_guests();
         self.record(now_us);
         let keys: Vec<_> = self.connections.keys().copied().collect();
         for key in keys {
@@ -209,26 +208,6 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             if broken {
                 log::warn!("vsnd {}/{}: broken rings; closing", key.0, key.1);
                 self.failed.insert(key);
-            }
-        }
-    }
-
-    /// Fails the connections of guests that died while playing: when a stream is about to run
-    /// out of audio, one `EVTCHNOP_status` says whether its guest's end is still there. The
-    /// connection is then retired at once, and its last audio fades out.
-    fn notice_dead_guests(&mut self) {
-        for (key, connection) in &mut self.connections {
-            for stream in &mut connection.streams {
-                if stream.state.running_dry()
-                    && self.evtchn.is_connected(stream.request_port) == Ok(false)
-                {
-                    log::warn!(
-                        "vsnd {}/{}: the guest is gone (its event channel closed); fading out",
-                        key.0,
-                        key.1
-                    );
-                    self.failed.insert(*key);
-                }
             }
         }
     }

@@ -76,9 +76,6 @@ struct Open<P> {
     last_io_us: u64,
     /// CUR_POS events sent since then.
     events_since_io: u32,
-    /// Whether we asked, since the guest last wrote, if it is still alive (see
-    /// [`StreamState::running_dry`]).
-    dry_checked: bool,
     volume_mdb: [i32; 8],
     muted: [bool; 8],
 }
@@ -367,7 +364,6 @@ impl<P: SharedMem> StreamState<P> {
             reported: 0,
             last_io_us: ctx.now_us,
             events_since_io: 0,
-            dry_checked: false,
             volume_mdb: [0; 8],
             muted: [false; 8],
         };
@@ -425,7 +421,6 @@ impl<P: SharedMem> StreamState<P> {
         }
         open.last_io_us = ctx.now_us;
         open.events_since_io = 0;
-        open.dry_checked = false;
         Ok(())
     }
 
@@ -543,25 +538,6 @@ impl<P: SharedMem> StreamState<P> {
             }) => Some(source),
             _ => None,
         }
-    }
-
-    /// Whether this running playback stream is about to play the last 20 ms the guest wrote,
-    /// the first time since its last WRITE: the moment to ask whether the guest still exists.
-    /// A guest destroyed mid-stream writes nothing more, and the toolstack may take seconds to
-    /// tell us; asked now, its last audio can still fade out instead of stopping dead.
-    pub fn running_dry(&mut self) -> bool {
-        let Some(open) = self.open.as_mut() else {
-            return false;
-        };
-        let Io::Playback(source) = &open.io else {
-            return false;
-        };
-        let soon = u64::from(source.rate()) * source.frame_bytes() as u64 / 50;
-        if open.run != Run::Running || open.dry_checked || source.buffered() >= soon {
-            return false;
-        }
-        open.dry_checked = true;
-        true
     }
 
     /// Every open playback pipeline (running or not), to move positions.

@@ -45,11 +45,6 @@ pub trait EventChannels {
     /// Allows `port` to fire again after handling. Errors: `BadPort`.
     fn unmask(&mut self, port: Port) -> Result<(), EvtchnError>;
 
-    /// Whether the remote end of `port` is still there. Xen turns our end back to unbound
-    /// the moment the remote closes its end or its domain dies, long before the toolstack
-    /// tells anyone through xenstore. Errors: `BadPort`.
-    fn is_connected(&mut self, port: Port) -> Result<bool, EvtchnError>;
-
     /// Closes `port`; later events on it are lost. Errors: `BadPort`.
     fn close(&mut self, port: Port) -> Result<(), EvtchnError>;
 

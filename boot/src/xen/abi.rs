@@ -13,9 +13,7 @@ pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
 pub const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
 pub const EVTCHNOP_CLOSE: u64 = 3;
 pub const EVTCHNOP_SEND: u64 = 4;
-pub const EVTCHNOP_STATUS: u64 = 5;
 pub const EVTCHNOP_UNMASK: u64 = 9;
-pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
 
 pub const GNTTABOP_MAP_GRANT_REF: u64 = 0;
 pub const GNTTABOP_UNMAP_GRANT_REF: u64 = 1;
@@ -51,18 +49,6 @@ pub struct BindInterdomain {
     pub pad: u16,
     pub remote_port: u32,
     pub local_port: u32,
-}
-
-/// `struct evtchn_status` (24 bytes): `dom` and `port` in, the rest out.
-#[repr(C)]
-pub struct EvtchnStatus {
-    pub dom: u16,
-    pub pad: u16,
-    pub port: u32,
-    pub status: u32,
-    pub vcpu: u32,
-    /// The union: for an interdomain channel, the remote domain and port.
-    pub u: [u32; 2],
 }
 
 /// `struct evtchn_send`, `evtchn_close`, `evtchn_unmask`: a port.
@@ -118,7 +104,6 @@ const _: () = {
     assert!(core::mem::size_of::<AddToPhysmap>() == 24);
     assert!(core::mem::size_of::<HvmParam>() == 16);
     assert!(core::mem::size_of::<BindInterdomain>() == 12);
-    assert!(core::mem::size_of::<EvtchnStatus>() == 24);
     assert!(core::mem::size_of::<MapGrantRef>() == 32);
     assert!(core::mem::size_of::<UnmapGrantRef>() == 24);
     assert!(core::mem::size_of::<CopyPtr>() == 16);

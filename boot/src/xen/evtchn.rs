@@ -78,21 +78,6 @@ impl EventChannels for XenEvtchn {
         self.port_op(abi::EVTCHNOP_SEND, port)
     }
 
-    fn is_connected(&mut self, port: Port) -> Result<bool, EvtchnError> {
-        let mut status = abi::EvtchnStatus {
-            dom: crate::xen::DOMID_SELF,
-            pad: 0,
-            port,
-            status: 0,
-            vcpu: 0,
-            u: [0; 2],
-        };
-        match self.op(abi::EVTCHNOP_STATUS, &mut status as *mut _ as u64) {
-            0 => Ok(status.status == abi::EVTCHNSTAT_INTERDOMAIN),
-            rc => Err(error(rc)),
-        }
-    }
-
     fn unmask(&mut self, port: Port) -> Result<(), EvtchnError> {
         self.port_op(abi::EVTCHNOP_UNMASK, port)
     }

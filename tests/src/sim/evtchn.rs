@@ -59,22 +59,6 @@ impl EvtchnHost {
         }
     }
 
-    /// Domain `domid` dies: its ports close, and the ends bound to them become unbound.
-    pub fn kill(&self, domid: DomId) {
-        let mut c = self.channels.borrow_mut();
-        let theirs: Vec<_> = c.ports.keys().filter(|k| k.0 == domid).copied().collect();
-        for key in theirs {
-            if let Some(State::Bound {
-                remote,
-                remote_port,
-            }) = c.ports.remove(&key)
-            {
-                c.ports
-                    .insert((remote, remote_port), State::Unbound { remote: domid });
-            }
-        }
-    }
-
     /// Notifications `domid` has sent so far.
     pub fn sent_by(&self, domid: DomId) -> u64 {
         self.channels
@@ -151,14 +135,6 @@ impl EventChannels for Endpoint {
             Ok(())
         } else {
             Err(EvtchnError::BadPort)
-        }
-    }
-
-    fn is_connected(&mut self, port: Port) -> Result<bool, EvtchnError> {
-        match self.channels.borrow().ports.get(&(self.domid, port)) {
-            Some(State::Bound { .. }) => Ok(true),
-            Some(State::Unbound { .. }) => Ok(false),
-            None => Err(EvtchnError::BadPort),
         }
     }
 

@@ -266,7 +266,6 @@ impl World {
         let guest = &mut self.guests[g];
         guest.dead = true;
         self.grants.kill(guest.domid);
-        self.evtchn.kill(guest.domid);
         let device = guest.device.clone();
         super::toolstack::begin_remove_vsnd(&self.xs, &device).unwrap();
         self.xs
@@ -274,15 +273,6 @@ impl World {
             .remove(0, &device.frontend_path())
             .unwrap();
         device
-    }
-
-    /// Guest `g` dies (`xl destroy`) and nothing tells the backend through xenstore yet, as
-    /// when the toolstack takes seconds to tear its device down: it writes nothing more, and
-    /// Xen closes its event channels at once.
-    pub fn kill_unnoticed(&mut self, g: usize) {
-        let guest = &mut self.guests[g];
-        guest.dead = true;
-        self.evtchn.kill(guest.domid);
     }
 
     /// Makes every xenstore request of the backend take `us` microseconds, during which the
