@@ -24,6 +24,9 @@ use crate::dsp::resample::Resampler;
 use crate::dsp::{Sample, channels, convert};
 use crate::volume;
 
+/// How long the decay after the end of a guest's audio lasts.
+const TAIL_MS: usize = 10;
+
 /// Ticks in flight between the mixer and the DAC: enough for the largest lead (half the
 /// card's buffer, a tick per millisecond). Beyond it the newest records are merged, so the
 /// position moves in coarser steps; it never freezes, and never runs ahead of the device.
@@ -54,6 +57,12 @@ pub struct PlaybackSource {
     gains: [u32; 8],
     /// Bytes read by the mixer since OPEN (the read position, unwrapped).
     consumed: u64,
+    /// Bytes the guest wrote since OPEN (or since the last STOP): where its audio ends.
+    written: u64,
+    /// The last frame of the guest's audio that was read, per channel, and how many frames
+    /// of the decay from it are left: see [`PlaybackSource::read_frames`].
+    tail: [Sample; 8],
+    tail_left: usize,
     /// (device frame, `consumed` once that frame has played).
     in_flight: VecDeque<(u64, u64)>,
     /// Bytes the device has played since OPEN: the guest's position.
@@ -86,6 +95,9 @@ impl PlaybackSource {
             resampler,
             gains: [volume::UNITY; 8],
             consumed: 0,
+            written: 0,
+            tail: [0; 8],
+            tail_left: 0,
             in_flight: VecDeque::with_capacity(IN_FLIGHT),
             played: 0,
             decoded: Vec::new(),
@@ -113,12 +125,15 @@ impl PlaybackSource {
     pub fn write(&mut self, offset: usize, bytes: &[u8]) {
         if let Some(slot) = self.ring.get_mut(offset..offset + bytes.len()) {
             slot.copy_from_slice(bytes);
+            self.written += bytes.len() as u64;
         }
     }
 
     /// Silences the buffer (TRIGGER STOP): what was not played is dropped, as ALSA drops it.
     pub fn clear(&mut self) {
         convert::fill_silence(self.format, &mut self.ring);
+        self.written = self.consumed;
+        self.tail_left = 0;
         if let Some(r) = self.resampler.as_mut() {
             r.reset();
         }
@@ -181,8 +196,37 @@ impl PlaybackSource {
     }
 
     /// Decodes `frames` frames at the read position into `self.decoded` and silences them in
-    /// the buffer.
+    /// the buffer. Past the end of what the guest wrote (an underrun, a drained stream, a
+    /// guest paused by `xl destroy` while the toolstack has not told us yet), its last frame
+    /// decays to silence over [`TAIL_MS`] instead of stopping dead: a step there is a click
+    /// in every other guest's sound too. The guest's own samples are never changed.
     fn read_frames(&mut self, frames: usize) {
+        self.decode(frames);
+        let frame_bytes = self.frame_bytes() as u64;
+        let tail_frames = (self.rate as usize * TAIL_MS / 1000).max(1);
+        let ours = (self.written.saturating_sub(self.consumed) / frame_bytes) as usize;
+        let ours = ours.min(frames);
+        let channels = self.channels;
+        if ours > 0 {
+            let last = &self.decoded[(ours - 1) * channels..ours * channels];
+            self.tail[..channels].copy_from_slice(last);
+            self.tail_left = tail_frames;
+        }
+        for frame in self.decoded[ours * channels..].chunks_exact_mut(channels) {
+            if self.tail_left == 0 {
+                break;
+            }
+            self.tail_left -= 1;
+            let (left, total) = (self.tail_left as i64, tail_frames as i64);
+            for (out, &from) in frame.iter_mut().zip(&self.tail) {
+                *out = (i64::from(from) * left / total) as Sample;
+            }
+        }
+    }
+
+    /// Decodes `frames` frames at the read position into `self.decoded` and silences them in
+    /// the buffer.
+    fn decode(&mut self, frames: usize) {
         let samples = frames * self.channels;
         self.decoded.resize(samples, 0);
         let size = self.ring.len();

@@ -435,6 +435,50 @@ fn a_lead_of_many_ticks_keeps_the_guests_position_moving() {
     assert_eq!(world.guests[g].pcms[PLAYBACK].events_dropped, 0);
 }
 
+// `xl destroy` pauses the guest at once and tears its device down later: its buffered audio
+// plays out first. In the crash scenario it stopped dead, a click in the survivor's mix.
+#[test]
+fn audio_that_runs_out_decays_instead_of_stopping_dead() {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let level: Vec<u8> = (0..48 * 2000)
+        .flat_map(|_| 16384i16.to_le_bytes().repeat(2))
+        .collect();
+    world
+        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &level)
+        .unwrap();
+    world.run_for_us(200_000);
+    world.pause(g);
+    world.run_for_us(200_000);
+    let left: Vec<i16> = s16_samples(&world.card.played())
+        .into_iter()
+        .step_by(2)
+        .collect();
+    let last_full = left
+        .iter()
+        .rposition(|&s| s == 16384)
+        .expect("the level played");
+    let ending = &left[last_full..];
+    assert_eq!(*ending.last().unwrap(), 0, "the sound ended");
+    let steepest = ending
+        .windows(2)
+        .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+        .max()
+        .unwrap();
+    assert!(
+        steepest < 100,
+        "a step of {steepest} where the audio ran out"
+    );
+    let decay = ending.iter().position(|&s| s == 0).unwrap();
+    assert!(
+        (400..=500).contains(&decay),
+        "decayed over {decay} frames, not ~480 (10 ms)"
+    );
+    // Everything the guest wrote played as written: the decay only follows it.
+    let first_full = left.iter().position(|&s| s == 16384).unwrap();
+    assert!(left[first_full..=last_full].iter().all(|&s| s == 16384));
+}
+
 /// Whether a steady guest's audio reaches the card bit-exact while, on a host whose xenstore
 /// takes 2 ms per round trip (a busy dom0, nested virtualisation), a second guest connects
 /// and later crashes: dozens of round trips each time.
