@@ -17,9 +17,9 @@ use xen_ring::sndif::{Request, Response};
 use audio_hal::{AudioDevice, Direction, PcmStream};
 
 use crate::connection::{Connection, StreamChannel};
-use crate::fade::Fade;
 use crate::mixer::{Mixer, Recorder};
 use crate::pacing::Pacing;
+use crate::playback::PlaybackSource;
 use crate::policy::Config;
 use crate::stream::{Ctx, DeviceFormat};
 
@@ -53,9 +53,9 @@ pub(crate) struct Engine<G: GrantTable, E, D> {
     /// How far ahead of the card to mix, learned from when we run.
     pub pacing: Pacing,
     pub last_tick_us: Option<u64>,
-    /// Streams of vanished connections, fading out.
-    pub fading: Vec<Fade>,
-    scratch: Vec<i32>,
+    /// Streams of vanished connections, their last sound decaying
+    /// ([`PlaybackSource::end_input`]).
+    pub fading: Vec<PlaybackSource>,
 }
 
 impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
@@ -79,7 +79,6 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             pacing: Pacing::default(),
             last_tick_us: None,
             fading: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -87,7 +86,10 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
     pub fn retire(&mut self, key: (DomId, u32)) {
         if let Some(mut connection) = self.connections.remove(&key) {
             let playing = connection.disconnect(&mut self.grants, &mut self.evtchn);
-            self.fading.extend(playing.into_iter().map(Fade::new));
+            self.fading.extend(playing.into_iter().map(|mut source| {
+                source.end_input();
+                source
+            }));
         }
     }
 
@@ -271,8 +273,8 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                     }
                 }
             }
-            for fade in &mut self.fading {
-                fade.skip(due.missed);
+            for source in &mut self.fading {
+                source.render(due.missed, discard);
             }
         }
         let frames = due.mix;
@@ -280,7 +282,6 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             return;
         }
         let end = mixer.written() + frames as u64;
-        let channels = usize::from(mixer.params().channels);
         let bus = mixer.bus(frames);
         for connection in self.connections.values_mut() {
             for stream in &mut connection.streams {
@@ -290,10 +291,10 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                 }
             }
         }
-        for fade in &mut self.fading {
-            fade.render(frames, channels, bus, &mut self.scratch);
+        for source in &mut self.fading {
+            source.render(frames, bus);
         }
-        self.fading.retain(|fade| !fade.done());
+        self.fading.retain(|source| !source.finished());
         if let Err(e) = mixer.commit(card) {
             log::warn!("card: playback write: {e}");
         }

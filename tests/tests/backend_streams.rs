@@ -364,14 +364,31 @@ fn a_guest_that_dies_mid_sound_fades_out_without_a_click() {
     let device = world.destroy(g);
     world.run_for_us(100_000);
     assert!(!world.xs.exists(&device.backend_path()), "torn down");
+    let (steepest, fade) = how_the_level_ended(&world);
+    assert!(steepest < 100, "a step of {steepest} where the guest died");
+    assert!(
+        (400..=500).contains(&fade),
+        "faded out over {fade} frames, not ~480 (10 ms)"
+    );
+}
+
+/// A constant level of 16384 played on the card's left channel and then ended: the steepest
+/// step from its last full sample on, and how many frames it took to reach silence. Also
+/// checks that it did end, and that every sample of the level played as written.
+fn how_the_level_ended(world: &World) -> (i32, usize) {
     let left: Vec<i16> = s16_samples(&world.card.played())
         .into_iter()
         .step_by(2)
         .collect();
-    let last_full = left
+    let first_full = left
         .iter()
-        .rposition(|&s| s == 16384)
+        .position(|&s| s == 16384)
         .expect("the level played");
+    let last_full = left.iter().rposition(|&s| s == 16384).unwrap();
+    assert!(
+        left[first_full..=last_full].iter().all(|&s| s == 16384),
+        "the guest's samples played as written"
+    );
     let ending = &left[last_full..];
     assert_eq!(*ending.last().unwrap(), 0, "the sound ended");
     let steepest = ending
@@ -379,12 +396,7 @@ fn a_guest_that_dies_mid_sound_fades_out_without_a_click() {
         .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
         .max()
         .unwrap();
-    assert!(steepest < 100, "a step of {steepest} where the guest died");
-    let fade = ending.iter().position(|&s| s == 0).unwrap();
-    assert!(
-        (400..=500).contains(&fade),
-        "faded out over {fade} frames, not ~480 (10 ms)"
-    );
+    (steepest, ending.iter().position(|&s| s == 0).unwrap())
 }
 
 // Under nested virtualisation the lead learned from the domain's scheduling gaps reached
@@ -450,33 +462,16 @@ fn audio_that_runs_out_decays_instead_of_stopping_dead() {
     world.run_for_us(200_000);
     world.pause(g);
     world.run_for_us(200_000);
-    let left: Vec<i16> = s16_samples(&world.card.played())
-        .into_iter()
-        .step_by(2)
-        .collect();
-    let last_full = left
-        .iter()
-        .rposition(|&s| s == 16384)
-        .expect("the level played");
-    let ending = &left[last_full..];
-    assert_eq!(*ending.last().unwrap(), 0, "the sound ended");
-    let steepest = ending
-        .windows(2)
-        .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
-        .max()
-        .unwrap();
+    // Everything the guest wrote played as written (checked there): the decay follows it.
+    let (steepest, decay) = how_the_level_ended(&world);
     assert!(
         steepest < 100,
         "a step of {steepest} where the audio ran out"
     );
-    let decay = ending.iter().position(|&s| s == 0).unwrap();
     assert!(
         (400..=500).contains(&decay),
         "decayed over {decay} frames, not ~480 (10 ms)"
     );
-    // Everything the guest wrote played as written: the decay only follows it.
-    let first_full = left.iter().position(|&s| s == 16384).unwrap();
-    assert!(left[first_full..=last_full].iter().all(|&s| s == 16384));
 }
 
 /// Whether a steady guest's audio reaches the card bit-exact while, on a host whose xenstore
