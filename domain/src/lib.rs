@@ -8,7 +8,7 @@
 //!   configuration, read as Linux reads it;
 //! - [`stream`]: one stream's request protocol; [`hw_params`]: HW_PARAM_QUERY answers;
 //! - [`playback`], [`capture`], [`mixer`]: the audio path between guests and the card;
-//!   [`pacing`]: how far ahead of the card to mix;
+//!   [`pacing`]: how far ahead of the card to mix; [`fade`]: streams that vanish mid-sound;
 //! - [`dsp`]: format conversion, channel mixing, resampling; [`volume`]: gains;
 //! - [`policy`]: what each guest may do, from the domain's own configuration.
 //!
@@ -23,6 +23,7 @@ extern crate alloc;
 pub mod capture;
 pub mod connection;
 pub mod dsp;
+pub mod fade;
 pub mod hints;
 pub mod hw_params;
 pub mod mixer;

@@ -129,17 +129,6 @@ impl PlaybackSource {
         }
     }
 
-    /// The guest's audio ends here (its connection is gone): what is rendered from now on
-    /// is the decay of [`PlaybackSource::read_frames`], then silence.
-    pub fn end_input(&mut self) {
-        self.written = self.consumed;
-    }
-
-    /// Whether nothing is left to play: no audio of the guest's, no decay.
-    pub fn finished(&self) -> bool {
-        self.written <= self.consumed && self.tail_left == 0
-    }
-
     /// Silences the buffer (TRIGGER STOP): what was not played is dropped, as ALSA drops it.
     pub fn clear(&mut self) {
         convert::fill_silence(self.format, &mut self.ring);

@@ -17,9 +17,9 @@ use xen_ring::sndif::{Request, Response};
 use audio_hal::{AudioDevice, Direction, PcmStream};
 
 use crate::connection::{Connection, StreamChannel};
+use crate::fade::Fade;
 use crate::mixer::{Mixer, Recorder};
 use crate::pacing::Pacing;
-use crate::playback::PlaybackSource;
 use crate::policy::Config;
 use crate::stream::{Ctx, DeviceFormat};
 
@@ -53,9 +53,9 @@ pub(crate) struct Engine<G: GrantTable, E, D> {
     /// How far ahead of the card to mix, learned from when we run.
     pub pacing: Pacing,
     pub last_tick_us: Option<u64>,
-    /// Streams of vanished connections, their last sound decaying
-    /// ([`PlaybackSource::end_input`]).
-    pub fading: Vec<PlaybackSource>,
+    /// Streams of vanished connections, fading out.
+    pub fading: Vec<Fade>,
+    scratch: Vec<i32>,
 }
 
 impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
@@ -79,6 +79,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             pacing: Pacing::default(),
             last_tick_us: None,
             fading: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -86,10 +87,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
     pub fn retire(&mut self, key: (DomId, u32)) {
         if let Some(mut connection) = self.connections.remove(&key) {
             let playing = connection.disconnect(&mut self.grants, &mut self.evtchn);
-            self.fading.extend(playing.into_iter().map(|mut source| {
-                source.end_input();
-                source
-            }));
+            self.fading.extend(playing.into_iter().map(Fade::new));
         }
     }
 
@@ -273,8 +271,8 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                     }
                 }
             }
-            for source in &mut self.fading {
-                source.render(due.missed, discard);
+            for fade in &mut self.fading {
+                fade.skip(due.missed);
             }
         }
         let frames = due.mix;
@@ -282,6 +280,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             return;
         }
         let end = mixer.written() + frames as u64;
+        let channels = usize::from(mixer.params().channels);
         let bus = mixer.bus(frames);
         for connection in self.connections.values_mut() {
             for stream in &mut connection.streams {
@@ -291,10 +290,10 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
                 }
             }
         }
-        for source in &mut self.fading {
-            source.render(frames, bus);
+        for fade in &mut self.fading {
+            fade.render(frames, channels, bus, &mut self.scratch);
         }
-        self.fading.retain(|source| !source.finished());
+        self.fading.retain(|fade| !fade.done());
         if let Err(e) = mixer.commit(card) {
             log::warn!("card: playback write: {e}");
         }
