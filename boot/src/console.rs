@@ -184,33 +184,22 @@ pub fn drain(budget_us: u64) {
 
 /// Moves queued text into the PV console's ring, as much as it has room for.
 fn drain_to_pv(pv: &mut PvConsole) {
-    if let Some(mut pending) = PENDING.try_lock() {
-        let mut chunk = [0u8; 256];
-        loop {
-            let mut n = 0;
-            while n < chunk.len()
-                && let Some(byte) = pending.pop_front()
-            {
-                chunk[n] = byte;
-                n += 1;
+    let mut chunk = [0u8; 256];
+    loop {
+        let n = take_pending(&mut chunk);
+        if n == 0 {
+            if report_dropped() {
+                continue;
             }
-            let sent = pv.write(&chunk[..n]);
-            send_serial(&chunk[..sent]);
-            // What did not fit waits, in order, for the next tick.
-            for &byte in chunk[sent..n].iter().rev() {
-                let _ = pending.push_front(byte);
-            }
-            if n == 0 || sent < n {
-                break;
-            }
-        }
-        if !pending.is_empty() {
             return;
         }
-    }
-    let dropped = DROPPED.swap(0, Ordering::Relaxed);
-    if dropped > 0 {
-        log::warn!("console: {dropped} bytes of log dropped");
+        let sent = pv.write(&chunk[..n]);
+        send_serial(&chunk[..sent]);
+        if sent < n {
+            // What did not fit waits, in order, for the next tick.
+            put_back(&chunk[sent..n]);
+            return;
+        }
     }
 }
 
@@ -218,23 +207,11 @@ fn drain_to_ports(budget_us: u64) {
     let start = uptime_us();
     loop {
         let mut chunk = [0u8; DRAIN_CHUNK];
-        let mut n = 0;
-        if let Some(mut pending) = PENDING.try_lock() {
-            while n < chunk.len()
-                && let Some(byte) = pending.pop_front()
-            {
-                chunk[n] = byte;
-                n += 1;
-            }
-            let dropped = DROPPED.load(Ordering::Relaxed);
-            if n == 0 && dropped > 0 {
-                DROPPED.store(0, Ordering::Relaxed);
-                drop(pending);
-                log::warn!("console: {dropped} bytes of log dropped");
+        let n = take_pending(&mut chunk);
+        if n == 0 {
+            if report_dropped() {
                 continue;
             }
-        }
-        if n == 0 {
             return;
         }
         send_now(&chunk[..n]);
@@ -242,6 +219,40 @@ fn drain_to_ports(budget_us: u64) {
             return;
         }
     }
+}
+
+/// Takes up to `chunk.len()` queued bytes into `chunk`; 0 when there are none (or the queue
+/// is held: a fault while logging).
+fn take_pending(chunk: &mut [u8]) -> usize {
+    let Some(mut pending) = PENDING.try_lock() else {
+        return 0;
+    };
+    let mut n = 0;
+    while n < chunk.len()
+        && let Some(byte) = pending.pop_front()
+    {
+        chunk[n] = byte;
+        n += 1;
+    }
+    n
+}
+
+/// Returns `bytes`, just taken, to the front of the queue.
+fn put_back(bytes: &[u8]) {
+    if let Some(mut pending) = PENDING.try_lock() {
+        for &byte in bytes.iter().rev() {
+            let _ = pending.push_front(byte);
+        }
+    }
+}
+
+/// Once the queue has emptied, says how much text did not fit in it; whether there was any.
+fn report_dropped() -> bool {
+    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        log::warn!("console: {dropped} bytes of log dropped");
+    }
+    dropped > 0
 }
 
 /// Sends everything queued, and stops queueing.
