@@ -252,13 +252,20 @@ impl Boot<'_> {
     }
 }
 
-/// `AUDIOVM_XEN_ICOUNT=<shift>`: virtual time follows the instruction count, so the card's
-/// clock waits for a slow host; gaps that remain are the image's own.
+/// The machine runs in instruction-counted virtual time: every clock in it, the card's DMA
+/// included, follows the instructions executed, and skips ahead while every CPU halts. A
+/// busy or slow host then makes the machine slower, never makes gaps in its sound: the gaps
+/// that remain are Xen's scheduling inside the machine and the image's own. Without it, a
+/// host that leaves QEMU's threads unscheduled for a few tens of milliseconds stalls the
+/// card, the domains and their clocks by different amounts, and two guests' tones broke up
+/// on a loaded 2-core host in every run. `AUDIOVM_XEN_ICOUNT=<shift>` sets the
+/// nanoseconds-per-instruction exponent (default 0); `off` runs in real time.
 fn icount() -> Vec<String> {
-    match std::env::var("AUDIOVM_XEN_ICOUNT") {
-        Ok(shift) => vec!["-icount".into(), format!("shift={shift},sleep=off")],
-        Err(_) => vec![],
+    let shift = std::env::var("AUDIOVM_XEN_ICOUNT").unwrap_or_else(|_| "0".into());
+    if shift == "off" {
+        return vec![];
     }
+    vec!["-icount".into(), format!("shift={shift},sleep=off")]
 }
 
 /// Samples the length of `wav` every millisecond until told to stop: (stop flag, thread

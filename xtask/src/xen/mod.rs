@@ -38,8 +38,10 @@ target/xen-machine/out/<scenario>.wav and checked. Scenarios (default: all):
 `cargo xtask xen shell` boots the same machine with a dom0 shell on this terminal.
 `cargo xtask xen check <scenario> <file.wav>` checks an earlier recording again.
 Debian packages are cached in target/xen-machine (AUDIOVM_XEN_REFETCH=1 downloads again);
-serial logs go to target/xen-machine/logs/<scenario>.log. AUDIOVM_XEN_ICOUNT=0 runs the
-machine in instruction-counted virtual time (slower; tells host load from the image's timing).
+serial logs go to target/xen-machine/logs/<scenario>.log. The machine runs in
+instruction-counted virtual time (-icount shift=0,sleep=off), so that host load cannot break
+up its sound; AUDIOVM_XEN_ICOUNT=<shift> changes the shift, AUDIOVM_XEN_ICOUNT=off runs it in
+real time.
 ";
 
 /// Where the machine's packages, images, recordings and logs live.
