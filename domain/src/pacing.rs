@@ -72,6 +72,12 @@ impl Pacing {
     }
 }
 
+/// Whether `lead` is worth a log line after `reported`: twice or half of it or beyond, so
+/// that a host's jitter shows in the log in a few lines, not one per tick.
+pub fn far_from(reported: u32, lead: u32) -> bool {
+    lead / 2 >= reported.max(1) || lead.saturating_mul(2) <= reported
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +142,15 @@ mod tests {
         assert_eq!(pacing.longest_gap_us(), 0);
         pacing.observe(u64::MAX / 2 + 3000);
         assert_eq!(pacing.longest_gap_us(), 3000);
+    }
+
+    #[test]
+    fn a_lead_is_logged_when_it_doubles_or_halves() {
+        assert!(!far_from(48, 48));
+        assert!(!far_from(48, 95));
+        assert!(far_from(48, 96));
+        assert!(!far_from(96, 49));
+        assert!(far_from(96, 48));
+        assert!(far_from(0, 2), "a zero floor still reports");
     }
 }

@@ -19,7 +19,7 @@ use audio_hal::{AudioDevice, Direction, PcmStream};
 use crate::connection::{Connection, StreamChannel};
 use crate::fade::Fade;
 use crate::mixer::{Mixer, Recorder};
-use crate::pacing::Pacing;
+use crate::pacing::{self, Pacing};
 use crate::policy::Config;
 use crate::stream::{Ctx, DeviceFormat};
 
@@ -52,6 +52,8 @@ pub(crate) struct Engine<G: GrantTable, E, D> {
     pub failed: BTreeSet<(DomId, u32)>,
     /// How far ahead of the card to mix, learned from when we run.
     pub pacing: Pacing,
+    /// The lead last logged (`None`: none yet, the configured floor is assumed).
+    lead_reported: Option<u32>,
     pub last_tick_us: Option<u64>,
     /// Streams of vanished connections, fading out.
     pub fading: Vec<Fade>,
@@ -77,6 +79,7 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             connections: BTreeMap::new(),
             failed: BTreeSet::new(),
             pacing: Pacing::default(),
+            lead_reported: None,
             last_tick_us: None,
             fading: Vec::new(),
             scratch: Vec::new(),
@@ -257,6 +260,21 @@ impl<G: GrantTable, E: EventChannels, D: AudioDevice> Engine<G, E, D> {
             return;
         }
         let lead = lead_frames(&self.pacing, mixer.params().rate).max(self.config.lead_frames);
+        let reported = self.lead_reported.unwrap_or(self.config.lead_frames);
+        if pacing::far_from(reported, lead) {
+            let (lead_us, gap_us) = (
+                u64::from(lead) * 1_000_000 / u64::from(mixer.params().rate.max(1)),
+                self.pacing.longest_gap_us(),
+            );
+            log::info!(
+                "mixer: lead {}.{} ms (longest gap between runs in the last 32 s: {}.{} ms)",
+                lead_us / 1000,
+                lead_us % 1000 / 100,
+                gap_us / 1000,
+                gap_us % 1000 / 100
+            );
+            self.lead_reported = Some(lead);
+        }
         let due = mixer.due(position, u64::from(lead));
         log::trace!("mix: position {position}, {due:?}");
         if due.missed > 0 {

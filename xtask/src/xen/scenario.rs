@@ -205,6 +205,7 @@ fn measurements(run: &Run) -> Vec<String> {
                 notes.push(format!(
                     "audiovm: vsnd backend ready {s:.1} s after xl create"
                 ));
+                notes.push(lead_reached(run.lines.iter().map(|l| l.text.as_str())));
             }
         }
     }
@@ -225,6 +226,24 @@ fn measurements(run: &Run) -> Vec<String> {
         notes.push(line.text.trim_start_matches("AUDIOVM-E2E ").to_string());
     }
     notes
+}
+
+/// How far ahead of the card audiovm's mixer had to run: the backend's added latency,
+/// from the lines it logs when its lead doubles or halves.
+fn lead_reached<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let leads: Vec<f64> = lines
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("mixer: lead ")?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .collect();
+    match leads.iter().copied().reduce(f64::max) {
+        Some(most) => format!(
+            "audiovm: mixer lead up to {most:.1} ms over the card ({} changes logged)",
+            leads.len()
+        ),
+        None => "audiovm: mixer lead stayed below twice its floor".into(),
+    }
 }
 
 /// Below this a sample counts as silence (the tones are at -12 dBFS or louder).
@@ -321,7 +340,7 @@ pub fn summary(outcomes: &[Outcome], log_dir: &Path) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::emulator_fault;
+    use super::{emulator_fault, lead_reached};
 
     /// Xen's dump as the serial log of a failed two-guests try had it.
     const XEN_STATE: &str = "\
@@ -344,5 +363,21 @@ mod tests {
         assert!(!emulator_fault(
             "RIP:    e008:[<ffff82d0402044a5>] without a triple fault"
         ));
+    }
+
+    #[test]
+    fn the_largest_lead_audiovm_logged_is_reported() {
+        let log = "\
+[  112.41]   audiovm| [    1.396587] INFO  vsnd_backend::serve: mixer: lead 2.1 ms (longest gap between runs in the last 32 s: 1.5 ms)
+[  112.42]   audiovm| [    3.164851] INFO  vsnd_backend::serve: mixer: lead 21.9 ms (longest gap between runs in the last 32 s: 17.3 ms)
+[  112.43]   audiovm| [   40.408476] INFO  vsnd_backend::serve: mixer: lead 1.0 ms (longest gap between runs in the last 32 s: 0.9 ms)";
+        assert_eq!(
+            lead_reached(log.lines()),
+            "audiovm: mixer lead up to 21.9 ms over the card (3 changes logged)"
+        );
+        assert_eq!(
+            lead_reached("[ 1.0] audiovm| vsnd backend ready".lines()),
+            "audiovm: mixer lead stayed below twice its floor"
+        );
     }
 }
