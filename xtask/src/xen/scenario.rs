@@ -239,10 +239,13 @@ fn lead_reached<'a>(lines: impl Iterator<Item = &'a str>) -> String {
         .collect();
     match leads.iter().copied().reduce(f64::max) {
         Some(most) => format!(
-            "audiovm: mixer lead up to {most:.1} ms over the card ({} changes logged)",
-            leads.len()
+            "audiovm: mixer lead up to {most:.1} ms over the card ({} logged)",
+            match leads.len() {
+                1 => "1 change".to_string(),
+                n => format!("{n} changes"),
+            }
         ),
-        None => "audiovm: mixer lead stayed below twice its floor".into(),
+        None => "audiovm: no mixer lead logged (nothing played, or under twice its floor)".into(),
     }
 }
 
@@ -376,8 +379,12 @@ mod tests {
             "audiovm: mixer lead up to 21.9 ms over the card (3 changes logged)"
         );
         assert_eq!(
+            lead_reached(log.lines().take(1)),
+            "audiovm: mixer lead up to 2.1 ms over the card (1 change logged)"
+        );
+        assert_eq!(
             lead_reached("[ 1.0] audiovm| vsnd backend ready".lines()),
-            "audiovm: mixer lead stayed below twice its floor"
+            "audiovm: no mixer lead logged (nothing played, or under twice its floor)"
         );
     }
 }
