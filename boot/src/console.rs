@@ -182,24 +182,30 @@ pub fn drain(budget_us: u64) {
     drain_to_ports(budget_us);
 }
 
-/// Moves queued text into the PV console's ring, as much as it has room for.
+/// Moves queued text into the PV console's ring, as much as it has room for, with one event
+/// for all of it.
 fn drain_to_pv(pv: &mut PvConsole) {
     let mut chunk = [0u8; 256];
+    let mut sent_any = false;
     loop {
         let n = take_pending(&mut chunk);
         if n == 0 {
             if report_dropped() {
                 continue;
             }
-            return;
+            break;
         }
         let sent = pv.write(&chunk[..n]);
+        sent_any |= sent > 0;
         send_serial(&chunk[..sent]);
         if sent < n {
             // What did not fit waits, in order, for the next tick.
             put_back(&chunk[sent..n]);
-            return;
+            break;
         }
+    }
+    if sent_any {
+        pv.notify();
     }
 }
 

@@ -351,16 +351,7 @@ fn a_guest_crashing_mid_stream_does_not_disturb_another() {
 /// a click in everybody's sound.
 #[test]
 fn a_guest_that_dies_mid_sound_fades_out_without_a_click() {
-    let mut world = World::new(Config::default());
-    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
-    // A constant level: cut off at once, it would drop by 16384 in one sample.
-    let level: Vec<u8> = (0..48 * 500)
-        .flat_map(|_| 16384i16.to_le_bytes().repeat(2))
-        .collect();
-    world
-        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &level)
-        .unwrap();
-    world.run_for_us(200_000);
+    let (mut world, g) = playing_a_constant_level(500);
     let device = world.destroy(g);
     world.run_for_us(100_000);
     assert!(!world.xs.exists(&device.backend_path()), "torn down");
@@ -370,6 +361,21 @@ fn a_guest_that_dies_mid_sound_fades_out_without_a_click() {
         (400..=500).contains(&fade),
         "faded out over {fade} frames, not ~480 (10 ms)"
     );
+}
+
+/// A guest 200 ms into `ms` of a constant level of 16384: cut off at once, it would drop by
+/// 16384 in one sample.
+fn playing_a_constant_level(ms: usize) -> (World, usize) {
+    let mut world = World::new(Config::default());
+    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
+    let level: Vec<u8> = (0..48 * ms)
+        .flat_map(|_| 16384i16.to_le_bytes().repeat(2))
+        .collect();
+    world
+        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &level)
+        .unwrap();
+    world.run_for_us(200_000);
+    (world, g)
 }
 
 /// A constant level of 16384 played on the card's left channel and then ended: the steepest
@@ -451,15 +457,7 @@ fn a_lead_of_many_ticks_keeps_the_guests_position_moving() {
 // plays out first. In the crash scenario it stopped dead, a click in the survivor's mix.
 #[test]
 fn audio_that_runs_out_decays_instead_of_stopping_dead() {
-    let mut world = World::new(Config::default());
-    let g = world.add_guest(5, &CardConfig::typical(), Kernel::Released);
-    let level: Vec<u8> = (0..48 * 2000)
-        .flat_map(|_| 16384i16.to_le_bytes().repeat(2))
-        .collect();
-    world
-        .start_playback(g, PLAYBACK, PcmConfig::s16_stereo(48000), &level)
-        .unwrap();
-    world.run_for_us(200_000);
+    let (mut world, g) = playing_a_constant_level(2000);
     world.pause(g);
     world.run_for_us(200_000);
     // Everything the guest wrote played as written (checked there): the decay follows it.

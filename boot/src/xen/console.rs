@@ -24,15 +24,15 @@ impl PvConsole {
         }
     }
 
-    /// Puts as much of `bytes` as the ring has room for, tells xenconsoled, and says how
-    /// much went. A ring whose indices dom0 broke takes nothing.
+    /// Puts as much of `bytes` as the ring has room for and says how much went; xenconsoled
+    /// hears of it at the next [`PvConsole::notify`]. A ring whose indices dom0 broke takes
+    /// nothing.
     pub fn write(&mut self, bytes: &[u8]) -> usize {
-        match self.ring.write(bytes) {
-            Ok(0) | Err(_) => 0,
-            Ok(n) => {
-                let _ = self.evtchn.notify(self.port);
-                n
-            }
-        }
+        self.ring.write(bytes).unwrap_or(0)
+    }
+
+    /// Tells xenconsoled there is new text.
+    pub fn notify(&mut self) {
+        let _ = self.evtchn.notify(self.port);
     }
 }

@@ -263,8 +263,8 @@ impl World {
     /// Guest `g` is destroyed (`xl destroy`): its grants die with it, and the toolstack
     /// removes its vsnd device and its frontend directory. Returns the device.
     pub fn destroy(&mut self, g: usize) -> VsndDevice {
-        let guest = &mut self.guests[g];
-        guest.dead = true;
+        self.pause(g);
+        let guest = &self.guests[g];
         self.grants.kill(guest.domid);
         let device = guest.device.clone();
         super::toolstack::begin_remove_vsnd(&self.xs, &device).unwrap();
